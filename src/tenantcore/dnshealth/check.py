@@ -1,0 +1,185 @@
+"""Health checks: the queries each domain needs, run concurrently, judged by `evaluate`.
+
+Per domain: apex TXT (SPF, verification, apex CNAME), MX, `_dmarc` TXT, both DKIM selector
+CNAMEs and, when Microsoft lists it, the autodiscover CNAME: six queries, all in parallel.
+Follow-up probes run only when something is absent (DMARC at a wrong name, a TXT where a
+selector CNAME belongs). SPF includes are followed once per run and shared by every domain
+that includes them, so 10,000 domains including spf.protection.outlook.com cost one lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tenantcore.dnshealth.evaluate import HealthReport, Observations, SpfWalk, evaluate
+from tenantcore.dnshealth.lookup import Answer, DnsSession, ResolverConfig
+from tenantcore.dnshealth.names import normalize, registrable_zone
+from tenantcore.dnshealth.records import DKIM_SELECTORS, ExpectedRecords, Purpose
+from tenantcore.dnshealth.spf import MAX_LOOKUPS, is_spf, parse_spf
+
+QUERIES_PER_DOMAIN = 6
+
+
+@dataclass(frozen=True, slots=True)
+class CheckTarget:
+    domain: str
+    expected: ExpectedRecords | None = None
+    is_verified: bool | None = None
+
+
+class CheckRun:
+    """One pass over any number of domains with one DNS session and one SPF-include cache."""
+
+    def __init__(self, session: DnsSession) -> None:
+        self.session = session
+        self._spf_cache: dict[str, asyncio.Future[Answer]] = {}
+
+    async def check(self, target: CheckTarget) -> HealthReport:
+        domain = normalize(target.domain)
+        expected = target.expected
+        query = self.session.query
+        want_autodiscover = expected is None or expected.first(Purpose.AUTODISCOVER) is not None
+        autodiscover_name = (
+            expected.first(Purpose.AUTODISCOVER).name  # type: ignore[union-attr]
+            if expected is not None and want_autodiscover
+            else f"autodiscover.{domain}"
+        )
+        lookups = [
+            query(domain, "TXT"),
+            query(domain, "MX"),
+            query(f"_dmarc.{domain}", "TXT"),
+            *(query(f"{s}._domainkey.{domain}", "CNAME") for s in DKIM_SELECTORS),
+        ]
+        if want_autodiscover:
+            lookups.append(query(autodiscover_name, "CNAME"))
+        answers = await asyncio.gather(*lookups)
+        apex_txt, mx, dmarc, s1, s2 = answers[:5]
+        obs = Observations(
+            domain=domain,
+            apex_txt=apex_txt,
+            mx=mx,
+            dmarc=dmarc,
+            selectors=dict(zip(DKIM_SELECTORS, (s1, s2), strict=True)),
+            autodiscover=answers[5] if want_autodiscover else None,
+        )
+        await self._probe(obs)
+        return evaluate(obs, expected, target.is_verified, datetime.now(UTC))
+
+    async def _probe(self, obs: Observations) -> None:
+        """The extra lookups that only a problem calls for, plus the SPF include walk."""
+        domain = obs.domain
+        probes: list[asyncio.Future[None] | asyncio.Task[None]] = []
+
+        async def dmarc_elsewhere() -> None:
+            zone = registrable_zone(domain)
+            names = {f"_dmarc.{domain}.{zone}", f"_dmarc.{domain}.{domain}", f"dmarc.{domain}"}
+            found = await asyncio.gather(*(self.session.query(n, "TXT") for n in sorted(names)))
+            obs.dmarc_elsewhere = list(found)
+            if any("v=dmarc1" in t.replace(" ", "").lower() for t in obs.apex_txt.values):
+                obs.dmarc_elsewhere.append(obs.apex_txt)
+
+        async def selector_txt(selector: str) -> None:
+            obs.selector_txt[selector] = await self.session.query(f"{selector}._domainkey.{domain}", "TXT")
+
+        async def spf() -> None:
+            records = [t for t in obs.apex_txt.values if is_spf(t)]
+            if obs.apex_txt.definite and len(records) >= 1:
+                obs.spf_walk = await self.walk_spf(records[0], domain)
+
+        if obs.dmarc.absent or (
+            obs.dmarc.found
+            and not any(t.replace(" ", "").lower().startswith("v=dmarc1") for t in obs.dmarc.values)
+        ):
+            probes.append(asyncio.ensure_future(dmarc_elsewhere()))
+        for selector, answer in obs.selectors.items():
+            if answer.absent:
+                probes.append(asyncio.ensure_future(selector_txt(selector)))
+        probes.append(asyncio.ensure_future(spf()))
+        await asyncio.gather(*probes)
+
+    async def _spf_answer(self, name: str) -> Answer:
+        pending = self._spf_cache.get(name)
+        if pending is None:
+            pending = asyncio.ensure_future(self.session.query(name, "TXT"))
+            self._spf_cache[name] = pending
+        return await asyncio.shield(pending)
+
+    async def walk_spf(self, text: str, domain: str) -> SpfWalk:
+        """Count the DNS lookups and void lookups of an SPF record, following includes and
+        redirect breadth-first, stopping once the limit is exceeded (receivers stop there too)."""
+        walk = SpfWalk()
+        root = parse_spf(text)
+        walk.lookups = root.lookup_terms
+        frontier = [(name, (domain,)) for name in root.followed]
+        while frontier and walk.lookups <= MAX_LOOKUPS:
+            answers = await asyncio.gather(*(self._spf_answer(n) for n, _ in frontier))
+            next_frontier = []
+            for (name, path), answer in zip(frontier, answers, strict=True):
+                if not answer.definite:
+                    walk.unknown.append(name)
+                    continue
+                records = [t for t in answer.values if is_spf(t)]
+                if not records:
+                    walk.void_lookups += 1
+                    walk.broken.append(name)
+                    continue
+                if len(records) > 1:
+                    walk.broken.append(name)
+                record = parse_spf(records[0])
+                walk.lookups += record.lookup_terms
+                for child in record.followed:
+                    if child in path or child == name:
+                        walk.loop = True
+                    else:
+                        next_frontier.append((child, (*path, name)))
+            frontier = next_frontier
+        return walk
+
+
+class HealthChecker:
+    """Checks domains with one configuration. Each `run()` (or `check`/`check_many` call)
+    gets one fresh DNS session, so answers are never older than the run."""
+
+    def __init__(self, config: ResolverConfig | None = None) -> None:
+        self.config = config or ResolverConfig()
+
+    @asynccontextmanager
+    async def run(self) -> AsyncIterator[CheckRun]:
+        session = DnsSession(self.config)
+        try:
+            yield CheckRun(session)
+        finally:
+            await session.close()
+
+    async def check(
+        self, domain: str, expected: ExpectedRecords | None = None, is_verified: bool | None = None
+    ) -> HealthReport:
+        async with self.run() as run:
+            return await run.check(CheckTarget(domain, expected, is_verified))
+
+    async def check_many(
+        self,
+        targets: Iterable[CheckTarget | str],
+        on_result: Callable[[HealthReport], None] | None = None,
+    ) -> list[HealthReport]:
+        """Check every target, `concurrency / 6` domains in flight, results in input order."""
+        items = [t if isinstance(t, CheckTarget) else CheckTarget(t) for t in targets]
+        results: list[HealthReport | None] = [None] * len(items)
+        position = iter(range(len(items)))
+        width = max(1, min(len(items), self.config.concurrency // QUERIES_PER_DOMAIN))
+
+        async with self.run() as run:
+
+            async def worker() -> None:
+                for index in position:
+                    report = await run.check(items[index])
+                    results[index] = report
+                    if on_result is not None:
+                        on_result(report)
+
+            await asyncio.gather(*(worker() for _ in range(width)))
+        return [r for r in results if r is not None]

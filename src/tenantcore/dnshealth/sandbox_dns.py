@@ -1,0 +1,318 @@
+"""The sandbox's stand-in for a registrar: a real authoritative DNS server on loopback.
+
+`ZoneStore` holds the zones; the program writes them (publishing a domain's records, or a
+test breaking one), and `SandboxDnsServer` answers for them over UDP and TCP, built on
+dnslib. Answers behave like a real authoritative server's: AA set, NXDOMAIN vs no-data with
+the zone's SOA, CNAMEs returned (and chased inside the store) for other types, REFUSED for
+zones it does not hold, and UDP answers truncated to the client's EDNS size (512 without
+EDNS) so resolvers fall back to TCP as they would on the Internet.
+"""
+
+from __future__ import annotations
+
+import logging
+import socketserver
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+
+from dnslib import CNAME, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSRecord
+from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
+
+from tenantcore.dnshealth.names import normalize, registrable_zone
+from tenantcore.dnshealth.records import DnsRecord
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_TYPES = ("TXT", "MX", "CNAME", "A", "NS")
+NEGATIVE_TTL = 60  # SOA minimum: how long resolvers may cache "not there"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    rtype: str
+    value: str  # TXT text; MX "preference host"; CNAME/NS host; A address
+    ttl: int
+
+
+class ZoneStore:
+    """Zones by name → {owner name → [records]}. Thread-safe: DNS server threads read while
+    the program writes. Names are stored normalised (lower case, no trailing dot)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._zones: dict[str, dict[str, list[StoredRecord]]] = {}
+        self.serial = 1
+
+    # --- writing -------------------------------------------------------------------------
+    def add_zone(self, zone: str) -> str:
+        zone = normalize(zone)
+        with self._lock:
+            self._zones.setdefault(zone, {})
+            self.serial += 1
+        return zone
+
+    def remove_zone(self, zone: str) -> None:
+        with self._lock:
+            self._zones.pop(normalize(zone), None)
+            self.serial += 1
+
+    def _zone_for_write(self, name: str) -> dict[str, list[StoredRecord]]:
+        zone = self.zone_of(name) or self.add_zone(registrable_zone(name))
+        return self._zones[zone]
+
+    def add(self, name: str, rtype: str, value: str, ttl: int = 3600) -> None:
+        """Add one record (a duplicate of an existing one is ignored), creating the zone."""
+        name, rtype = normalize(name), rtype.upper()
+        if rtype not in SUPPORTED_TYPES:
+            raise ValueError(f"unsupported record type {rtype}")
+        record = StoredRecord(rtype, _stored_value(rtype, value), ttl)
+        with self._lock:
+            rrsets = self._zone_for_write(name).setdefault(name, [])
+            if record not in rrsets:
+                rrsets.append(record)
+            self.serial += 1
+
+    def set(self, name: str, rtype: str, values: Iterable[str], ttl: int = 3600) -> None:
+        """Replace every `rtype` record at `name` with `values` (none: delete them)."""
+        self.delete(name, rtype)
+        for value in values:
+            self.add(name, rtype, value, ttl)
+
+    def delete(self, name: str, rtype: str | None = None) -> None:
+        name = normalize(name)
+        with self._lock:
+            zone = self.zone_of(name)
+            if zone is None:
+                return
+            owners = self._zones[zone]
+            if rtype is None:
+                owners.pop(name, None)
+            elif name in owners:
+                owners[name] = [r for r in owners[name] if r.rtype != rtype.upper()]
+                if not owners[name]:
+                    del owners[name]
+            self.serial += 1
+
+    def publish(self, records: Iterable[DnsRecord]) -> None:
+        """Publish expected records as an operator would at the registrar. A CNAME replaces
+        whatever stood at its name, and an SPF TXT replaces an older SPF record (a name may
+        hold only one of each); everything else is added beside what is there."""
+        for record in records:
+            if record.rtype == "CNAME":
+                self.delete(record.name)
+            elif record.rtype == "TXT" and record.value.lower().startswith("v=spf1"):
+                with self._lock:
+                    for old in self.values(record.name, "TXT"):
+                        if old.lower().startswith("v=spf1"):
+                            self._remove_value(record.name, "TXT", old)
+            value = f"{record.preference or 0} {record.value}" if record.rtype == "MX" else record.value
+            self.add(record.name, record.rtype, value, record.ttl)
+
+    def _remove_value(self, name: str, rtype: str, value: str) -> None:
+        name = normalize(name)
+        zone = self.zone_of(name)
+        if zone is None:
+            return
+        with self._lock:
+            kept = [r for r in self._zones[zone].get(name, []) if not (r.rtype == rtype and r.value == value)]
+            self._zones[zone][name] = kept
+
+    # --- reading -------------------------------------------------------------------------
+    def zone_of(self, name: str) -> str | None:
+        """The longest zone held that contains `name`."""
+        labels = normalize(name).split(".")
+        with self._lock:
+            for i in range(len(labels)):
+                candidate = ".".join(labels[i:])
+                if candidate in self._zones:
+                    return candidate
+        return None
+
+    def zones(self) -> list[str]:
+        with self._lock:
+            return sorted(self._zones)
+
+    def records(self, name: str) -> list[StoredRecord]:
+        name = normalize(name)
+        with self._lock:
+            zone = self.zone_of(name)
+            return list(self._zones[zone].get(name, [])) if zone else []
+
+    def values(self, name: str, rtype: str) -> list[str]:
+        return [r.value for r in self.records(name) if r.rtype == rtype.upper()]
+
+    def has_descendants(self, zone: str, name: str) -> bool:
+        suffix = "." + name
+        with self._lock:
+            return any(owner.endswith(suffix) for owner in self._zones.get(zone, {}))
+
+
+def _stored_value(rtype: str, value: str) -> str:
+    if rtype in ("CNAME", "NS"):
+        return normalize(value)
+    if rtype == "MX":
+        preference, _, host = value.strip().partition(" ")
+        return f"{int(preference)} {normalize(host) if host.strip('.') else ''}"
+    return value
+
+
+def _rdata(record: StoredRecord) -> object:
+    if record.rtype == "TXT":
+        data = record.value.encode()
+        return TXT([data[i : i + 255] for i in range(0, len(data), 255)] or [b""])
+    if record.rtype == "MX":
+        preference, _, host = record.value.partition(" ")
+        return MX(host + "." if host else ".", int(preference))
+    if record.rtype == "CNAME":
+        return CNAME(record.value + ".")
+    if record.rtype == "NS":
+        return NS(record.value + ".")
+    return A(record.value)
+
+
+class ZoneResolver(BaseResolver):
+    """Answers authoritatively from a `ZoneStore`."""
+
+    def __init__(self, store: ZoneStore, ns_address: str = "127.0.0.1") -> None:
+        self.store = store
+        self.ns_address = ns_address
+
+    def _soa(self, zone: str) -> RR:
+        return RR(
+            zone + ".",
+            QTYPE.SOA,
+            ttl=NEGATIVE_TTL,
+            rdata=SOA(
+                f"ns.{zone}.", f"hostmaster.{zone}.", (self.store.serial, 3600, 600, 86400, NEGATIVE_TTL)
+            ),
+        )
+
+    def _synthetic(self, zone: str, name: str, qtype: str) -> list[RR]:
+        # Every zone gets SOA and NS at its apex and an address for its nameserver, so
+        # "ask the authoritative servers" works against the sandbox as it does live.
+        if name == zone and qtype == "SOA":
+            return [self._soa(zone)]
+        if name == zone and qtype == "NS" and not self.store.values(name, "NS"):
+            return [RR(zone + ".", QTYPE.NS, ttl=3600, rdata=NS(f"ns.{zone}."))]
+        if name == f"ns.{zone}" and qtype == "A" and not self.store.values(name, "A"):
+            return [RR(name + ".", QTYPE.A, ttl=3600, rdata=A(self.ns_address))]
+        return []
+
+    def resolve(self, request: DNSRecord, handler: DNSHandler) -> DNSRecord:
+        reply = request.reply()
+        reply.header.aa = 1
+        qname = str(request.q.qname).rstrip(".").lower()
+        qtype = QTYPE.get(request.q.qtype)
+        zone = self.store.zone_of(qname) if qname else None
+        if zone is None:
+            reply.header.aa = 0
+            reply.header.rcode = RCODE.REFUSED
+            return reply
+        synthetic = self._synthetic(zone, qname, qtype)
+        if synthetic:
+            for rr in synthetic:
+                reply.add_answer(rr)
+            return reply
+        name = qname
+        for _ in range(8):  # follow CNAMEs within the store, as authoritative servers do
+            records = self.store.records(name)
+            cname = next((r for r in records if r.rtype == "CNAME"), None)
+            if cname is not None and qtype != "CNAME":
+                reply.add_answer(RR(name + ".", QTYPE.CNAME, ttl=cname.ttl, rdata=_rdata(cname)))
+                if self.store.zone_of(cname.value) is None:
+                    return reply
+                name = cname.value
+                continue
+            matching = [r for r in records if r.rtype == qtype]
+            for record in matching:
+                reply.add_answer(
+                    RR(name + ".", getattr(QTYPE, record.rtype), ttl=record.ttl, rdata=_rdata(record))
+                )
+            if not matching and name == qname:
+                exists = bool(records) or name == zone or self.store.has_descendants(zone, name)
+                if not exists:
+                    reply.header.rcode = RCODE.NXDOMAIN
+                reply.add_auth(self._soa(zone))
+            return reply
+        return reply
+
+
+class _EdnsAwareHandler(DNSHandler):
+    """Truncates UDP answers to the client's advertised EDNS size (512 without EDNS)."""
+
+    def get_reply(self, data: bytes) -> bytes:
+        if self.server.socket_type == 2:  # SOCK_DGRAM
+            request = DNSRecord.parse(data)
+            opt = [rr for rr in request.ar if rr.rtype == QTYPE.OPT]
+            self.udplen = max(512, opt[0].rclass) if opt else 512
+        return super().get_reply(data)
+
+
+class _Logger(DNSLogger):
+    def __init__(self) -> None:
+        super().__init__(log="-request,-reply,-truncated,-recv,-send,-data,-error", prefix=False)
+
+    def log_error(self, handler: DNSHandler, e: Exception) -> None:
+        log.warning("sandbox DNS: bad request from %s: %s", handler.client_address[0], e)
+
+
+class _UDPServer(socketserver.ThreadingMixIn, socketserver.UDPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class SandboxDnsServer:
+    """Serve a `ZoneStore` on `host:port` over UDP and TCP (port 0 picks a free port)."""
+
+    def __init__(self, store: ZoneStore | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.store = store or ZoneStore()
+        self.host = host
+        self._requested_port = port
+        self._servers: list[DNSServer] = []
+        self.port = port
+
+    def start(self) -> SandboxDnsServer:
+        resolver = ZoneResolver(self.store, self.host)
+        udp = DNSServer(
+            resolver,
+            self.host,
+            self._requested_port,
+            logger=_Logger(),
+            handler=_EdnsAwareHandler,
+            server=_UDPServer,
+        )
+        self.port = udp.server.server_address[1]
+        tcp = DNSServer(
+            resolver, self.host, self.port, logger=_Logger(), handler=_EdnsAwareHandler, server=_TCPServer
+        )
+        self._servers = [udp, tcp]
+        for server in self._servers:
+            server.start_thread()
+        log.info("sandbox DNS serving on %s:%d (udp+tcp)", self.host, self.port)
+        return self
+
+    @property
+    def address(self) -> str:
+        """The `ip:port` a resolver is configured with."""
+        return f"{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.stop()
+            server.server.server_close()
+        self._servers = []
+
+    def __enter__(self) -> SandboxDnsServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
