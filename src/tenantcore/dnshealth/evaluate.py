@@ -207,8 +207,7 @@ def _spf(
                     "spf_missing_microsoft_include",
                     Severity.WARNING if expected is None else Severity.ERROR,
                     "spf",
-                    f"SPF does not include {', '.join(missing)}: "
-                    "mail sent through Microsoft 365 fails SPF.",
+                    f"SPF does not include {', '.join(missing)}: mail sent through Microsoft 365 fails SPF.",
                     f"Add include:{missing[0]} before the all term.",
                 )
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import dns.exception
 import dns.name
 from publicsuffixlist import PublicSuffixList
 
@@ -47,3 +48,53 @@ def relative_to(name: str, origin: str) -> str:
     if name.endswith("." + origin):
         return name[: -len(origin) - 1]
     raise ValueError(f"{name} is not inside {origin}")
+
+
+class InvalidDomain(ValueError):
+    """A string that is not a usable domain name; `code` is stable for APIs and scripts."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def parse_domain(text: str) -> str:
+    """Validate and normalise a domain someone typed: IDNA to ASCII, lower case, no trailing dot.
+
+    Refuses URLs, e-mail addresses, IP addresses, wildcards, single labels and names over
+    DNS's length limits, each with its own code.
+    """
+    raw = text.strip()
+    if not raw:
+        raise InvalidDomain("invalid_domain", "The domain is empty.")
+    if "://" in raw or "/" in raw:
+        raise InvalidDomain("invalid_domain", f"'{raw}' looks like a URL; give the bare domain name.")
+    if "@" in raw:
+        raise InvalidDomain("invalid_domain", f"'{raw}' looks like an e-mail address; give the domain.")
+    if "*" in raw:
+        raise InvalidDomain("invalid_domain", "Wildcard names cannot be added as domains.")
+    if raw.endswith(".."):
+        raise InvalidDomain("invalid_domain", f"'{raw}' has an empty label.")
+    try:
+        ascii_name = normalize(raw)
+    except (ValueError, dns.exception.DNSException, UnicodeError) as exc:
+        raise InvalidDomain("invalid_domain", f"'{raw}' is not a valid domain name ({exc}).") from exc
+    labels = ascii_name.split(".")
+    if all(label.isdigit() for label in labels) or ":" in raw:
+        raise InvalidDomain("invalid_domain", f"'{raw}' is an IP address, not a domain.")
+    if len(labels) < 2:
+        raise InvalidDomain("invalid_domain", f"'{raw}' needs at least two labels (e.g. example.com).")
+    if len(ascii_name) > 253:
+        raise InvalidDomain("invalid_domain", "The domain is longer than 253 characters.")
+    for label in labels:
+        if not label or len(label) > 63:
+            raise InvalidDomain("invalid_domain", f"Label '{label}' must be 1 to 63 characters.")
+        if not set(label) <= _LABEL_CHARS or label.startswith("-") or label.endswith("-"):
+            raise InvalidDomain("invalid_domain", f"Label '{label}' has characters a host name cannot use.")
+    if labels[-1].isdigit():
+        raise InvalidDomain("invalid_domain", f"'{raw}' has a numeric top-level label.")
+    return ascii_name

@@ -11,13 +11,15 @@ EDNS) so resolvers fall back to TCP as they would on the Internet.
 from __future__ import annotations
 
 import logging
+import socket
 import socketserver
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 
-from dnslib import CNAME, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSRecord
+from dnslib import CNAME, EDNS0, MX, NS, QTYPE, RCODE, RR, SOA, TXT, A, DNSHeader, DNSRecord
 from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 from tenantcore.dnshealth.names import normalize, registrable_zone
@@ -26,6 +28,7 @@ from tenantcore.dnshealth.records import DnsRecord
 log = logging.getLogger(__name__)
 
 SUPPORTED_TYPES = ("TXT", "MX", "CNAME", "A", "NS")
+EDNS_PAYLOAD = 1232  # the DNS-flag-day size: no IP fragmentation
 NEGATIVE_TTL = 60  # SOA minimum: how long resolvers may cache "not there"
 
 
@@ -240,14 +243,26 @@ class ZoneResolver(BaseResolver):
 
 
 class _EdnsAwareHandler(DNSHandler):
-    """Truncates UDP answers to the client's advertised EDNS size (512 without EDNS)."""
+    """Echoes EDNS and truncates UDP answers to the client's advertised size (512 without
+    EDNS), keeping the question section as real servers do (dnslib's own truncate drops it)."""
 
     def get_reply(self, data: bytes) -> bytes:
-        if self.server.socket_type == 2:  # SOCK_DGRAM
-            request = DNSRecord.parse(data)
-            opt = [rr for rr in request.ar if rr.rtype == QTYPE.OPT]
-            self.udplen = max(512, opt[0].rclass) if opt else 512
-        return super().get_reply(data)
+        request = DNSRecord.parse(data)
+        reply = self.server.resolver.resolve(request, self)
+        opt = [rr for rr in request.ar if rr.rtype == QTYPE.OPT]
+        if opt:
+            reply.add_ar(EDNS0(udp_len=EDNS_PAYLOAD))
+        packed = reply.pack()
+        if self.server.socket_type == socket.SOCK_DGRAM:
+            limit = min(max(512, opt[0].rclass), EDNS_PAYLOAD) if opt else 512
+            if len(packed) > limit:
+                header = DNSHeader(id=reply.header.id, bitmap=reply.header.bitmap, q=1)
+                header.tc = 1
+                truncated = DNSRecord(header, q=request.q)
+                if opt:
+                    truncated.add_ar(EDNS0(udp_len=EDNS_PAYLOAD))
+                packed = truncated.pack()
+        return packed
 
 
 class _Logger(DNSLogger):
@@ -294,7 +309,12 @@ class SandboxDnsServer:
         )
         self._servers = [udp, tcp]
         for server in self._servers:
-            server.start_thread()
+            # A short poll interval keeps stop() quick (socketserver checks for shutdown
+            # only between polls; the default 0.5 s made every stop cost a second).
+            thread = threading.Thread(
+                target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            )
+            thread.start()
         log.info("sandbox DNS serving on %s:%d (udp+tcp)", self.host, self.port)
         return self
 
@@ -316,3 +336,27 @@ class SandboxDnsServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def load_zone_file(store: ZoneStore, path: str | Path) -> str:
+    """Load a BIND zone file (parsed by dnspython) into the store; returns the zone name.
+
+    The origin comes from `$ORIGIN`, or from the file name (`example.com.zone`)."""
+    import dns.zone
+
+    path = Path(path)
+    origin = path.name.removesuffix(".zone")
+    zone = dns.zone.from_file(str(path), origin=origin, relativize=False, check_origin=False)
+    name = store.add_zone(zone.origin.to_text())
+    for owner, ttl, rdata in zone.iterate_rdatas():
+        rtype = dns.rdatatype.to_text(rdata.rdtype)
+        if rtype == "TXT":
+            value = b"".join(rdata.strings).decode()
+        elif rtype == "MX":
+            value = f"{rdata.preference} {rdata.exchange.to_text()}"
+        elif rtype in ("CNAME", "NS", "A"):
+            value = rdata.to_text()
+        else:
+            continue
+        store.add(owner.to_text(), rtype, value, ttl)
+    return name

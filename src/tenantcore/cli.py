@@ -1,0 +1,228 @@
+"""The `tenantcore` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tenantcore.dnshealth.check import HealthChecker
+from tenantcore.dnshealth.evaluate import HealthReport
+from tenantcore.dnshealth.findings import Severity
+from tenantcore.dnshealth.lookup import ResolverConfig
+from tenantcore.dnshealth.names import InvalidDomain, parse_domain
+
+app = typer.Typer(help="TenantCore: Microsoft 365 sending domains, set up and watched.", no_args_is_help=True)
+T = TypeVar("T")
+
+_GRADE_STYLE = {
+    Severity.OK: "green",
+    Severity.INFO: "green",
+    Severity.WARNING: "yellow",
+    Severity.ERROR: "bold red",
+    Severity.UNKNOWN: "magenta",
+}
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop where it is installed (10-30% faster DNS-heavy runs)."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def _read_domains(domains: list[str], file: Path | None) -> list[str]:
+    names = list(domains)
+    if file is not None:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text()
+        for line in text.splitlines():
+            line = line.split("#", 1)[0].strip().split(",", 1)[0].strip()
+            if line and line.lower() != "domain":
+                names.append(line)
+    if not names:
+        raise typer.BadParameter("give at least one domain, or --file")
+    parsed, seen = [], set()
+    for name in names:
+        try:
+            domain = parse_domain(name)
+        except InvalidDomain as exc:
+            raise typer.BadParameter(exc.message) from exc
+        if domain not in seen:
+            seen.add(domain)
+            parsed.append(domain)
+    return parsed
+
+
+def _problems(report: HealthReport) -> str:
+    return " ".join(
+        f.code for f in report.findings if f.severity in (Severity.ERROR, Severity.WARNING, Severity.UNKNOWN)
+    )
+
+
+def _table(reports: list[HealthReport], console: Console) -> None:
+    table = Table(show_lines=False, header_style="bold")
+    table.add_column("Domain", no_wrap=True)
+    for column in ("Grade", "SPF", "DKIM", "DMARC", "MX", "Problems"):
+        table.add_column(column, overflow="fold")
+    for r in reports:
+        spf = r.spf_status if r.spf_status in ("missing", "unknown") else "present"
+        dmarc = r.dmarc_status if r.dmarc_status in ("missing", "unknown") else "present"
+        style = _GRADE_STYLE[r.grade]
+        table.add_row(
+            r.domain,
+            f"[{style}]{r.grade.value}[/]",
+            spf,
+            r.dkim_status,
+            dmarc,
+            r.mx_status,
+            _problems(r),
+        )
+    console.print(table)
+    for r in reports:
+        bad = [f for f in r.findings if f.severity not in (Severity.OK,)]
+        if not bad:
+            continue
+        console.print(f"\n[bold]{r.domain}[/]")
+        for f in bad:
+            console.print(f"  [{_GRADE_STYLE[f.severity]}]{f.severity.value:7}[/] {f.code}: {f.message}")
+            if f.fix:
+                console.print(f"          fix: {f.fix}")
+
+
+def _csv(reports: list[HealthReport]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        (
+            "domain",
+            "grade",
+            "spf_status",
+            "dkim_status",
+            "dmarc_status",
+            "mx_status",
+            "last_checked",
+            "problems",
+        )
+    )
+    for r in reports:
+        fields = r.status_fields()
+        writer.writerow(
+            (
+                r.domain,
+                r.grade.value,
+                fields["spf_status"],
+                fields["dkim_status"],
+                fields["dmarc_status"],
+                fields["mx_status"],
+                fields["last_checked"],
+                _problems(r),
+            )
+        )
+    return buffer.getvalue()
+
+
+@app.command()
+def check(
+    domains: Annotated[list[str] | None, typer.Argument(help="Domains to check.")] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file", "-f", help="File with one domain per line (or CSV, first column); - for stdin."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON reports.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print one CSV row per domain.")] = False,
+    nameserver: Annotated[
+        list[str] | None,
+        typer.Option("--nameserver", "-n", help="Resolver ip[:port] (repeatable); default: system."),
+    ] = None,
+    authoritative: Annotated[
+        bool, typer.Option(help="Ask each domain's authoritative nameservers instead of a resolver.")
+    ] = False,
+    authoritative_port: Annotated[int, typer.Option(help="Port of the authoritative servers.")] = 53,
+    timeout: Annotated[float, typer.Option(help="Seconds per try.")] = 2.0,
+    tries: Annotated[int, typer.Option(help="Tries per query (lost packets are retried).")] = 3,
+    concurrency: Annotated[int, typer.Option(help="Queries in flight at most.")] = 500,
+) -> None:
+    """Check SPF, DKIM, DMARC and MX of any domains for Microsoft 365.
+
+    Exits 1 when any domain has an error finding, 2 on bad input.
+    """
+    if as_json and as_csv:
+        raise typer.BadParameter("choose one of --json and --csv")
+    names = _read_domains(domains or [], file)
+    config = ResolverConfig(
+        nameservers=tuple(nameserver or ()),
+        timeout=timeout,
+        tries=tries,
+        concurrency=concurrency,
+        authoritative=authoritative,
+        authoritative_port=authoritative_port,
+    )
+    checker = HealthChecker(config)
+    err = Console(stderr=True)
+    show_progress = len(names) > 1 and err.is_terminal
+
+    async def go() -> list[HealthReport]:
+        if not show_progress:
+            return await checker.check_many(names)
+        with Progress(
+            TextColumn("checking"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("check", total=len(names))
+            return await checker.check_many(names, on_result=lambda _: progress.advance(task))
+
+    reports = run_async(go())
+    if as_json:
+        sys.stdout.write(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
+    elif as_csv:
+        sys.stdout.write(_csv(reports))
+    else:
+        _table(reports, Console())
+    raise typer.Exit(1 if any(r.has_errors for r in reports) else 0)
+
+
+@app.command("dns-server")
+def dns_server(
+    port: Annotated[int, typer.Option(help="UDP and TCP port on the host.")] = 5353,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    zone: Annotated[list[Path] | None, typer.Option(help="BIND zone file to serve (repeatable).")] = None,
+) -> None:
+    """Run the sandbox's authoritative DNS server on its own."""
+    import threading
+
+    from tenantcore.dnshealth.sandbox_dns import SandboxDnsServer, ZoneStore, load_zone_file
+
+    store = ZoneStore()
+    for path in zone or []:
+        load_zone_file(store, path)
+    server = SandboxDnsServer(store, host, port).start()
+    Console(stderr=True).print(
+        f"sandbox DNS on {server.address} (udp+tcp), zones: {', '.join(store.zones()) or 'none'}"
+    )
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

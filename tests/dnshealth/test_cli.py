@@ -1,0 +1,52 @@
+"""`tenantcore check` as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from typer.testing import CliRunner
+
+from tenantcore.cli import app
+
+runner = CliRunner(env={"COLUMNS": "160"})
+
+
+def test_check_prints_a_table_and_exits_0_when_healthy(dns_server, publish):
+    publish("acme-corp.com")
+    result = runner.invoke(app, ["check", "acme-corp.com", "-n", dns_server.address])
+    assert result.exit_code == 0, result.output
+    assert "acme-corp.com" in result.output and "healthy" in result.output
+
+
+def test_check_exits_1_and_explains_errors(dns_server, publish, store):
+    publish("acme-corp.com")
+    store.delete("_dmarc.acme-corp.com")
+    result = runner.invoke(app, ["check", "acme-corp.com", "-n", dns_server.address])
+    assert result.exit_code == 1
+    assert "dmarc_missing" in result.output and "fix:" in result.output
+
+
+def test_json_and_csv_for_machines(dns_server, publish, store, tmp_path):
+    publish("acme-corp.com")
+    store.add_zone("bare-example.com")
+    listing = tmp_path / "domains.csv"
+    listing.write_text("domain\nacme-corp.com\n# a comment\nBARE-example.com.\nacme-corp.com\n")
+    result = runner.invoke(app, ["check", "--file", str(listing), "--json", "-n", dns_server.address])
+    assert result.exit_code == 1  # bare-example.com has nothing published
+    reports = json.loads(result.stdout)
+    assert [r["domain"] for r in reports] == ["acme-corp.com", "bare-example.com"]
+    assert reports[0]["dkim_status"] == "healthy" and reports[1]["mx_status"] == "missing"
+    assert {"spf_status", "dkim_status", "dmarc_status", "mx_status", "last_checked", "findings"} <= set(
+        reports[0]
+    )
+
+    result = runner.invoke(app, ["check", "acme-corp.com", "--csv", "-n", dns_server.address])
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert rows[0]["domain"] == "acme-corp.com" and rows[0]["grade"] == "ok"
+
+
+def test_bad_input_exits_2(dns_server):
+    assert runner.invoke(app, ["check", "bob@acme-corp.com"]).exit_code == 2
+    assert runner.invoke(app, ["check"]).exit_code == 2
