@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import sys
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from tenantcore import aio
 from tenantcore.dnshealth.check import HealthChecker
 from tenantcore.dnshealth.evaluate import HealthReport
 from tenantcore.dnshealth.findings import Severity
@@ -23,7 +22,6 @@ from tenantcore.dnshealth.lookup import ResolverConfig
 from tenantcore.dnshealth.names import InvalidDomain, parse_domain
 
 app = typer.Typer(help="TenantCore: Microsoft 365 sending domains, set up and watched.", no_args_is_help=True)
-T = TypeVar("T")
 
 _GRADE_STYLE = {
     Severity.OK: "green",
@@ -32,16 +30,6 @@ _GRADE_STYLE = {
     Severity.ERROR: "bold red",
     Severity.UNKNOWN: "magenta",
 }
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop where it is installed (10-30% faster DNS-heavy runs)."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
 
 
 def _read_domains(domains: list[str], file: Path | None) -> list[str]:
@@ -190,7 +178,7 @@ def check(
             task = progress.add_task("check", total=len(names))
             return await checker.check_many(names, on_result=lambda _: progress.advance(task))
 
-    reports = run_async(go())
+    reports = aio.run(go())
     if as_json:
         sys.stdout.write(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
     elif as_csv:
@@ -222,6 +210,16 @@ def dns_server(
         threading.Event().wait()
     except KeyboardInterrupt:
         server.stop()
+
+
+@app.command()
+def serve(
+    dns_port: Annotated[
+        int, typer.Option(envvar="TENANTCORE_SANDBOX_DNS_PORT", help="Port of the sandbox DNS server.")
+    ] = 5353,
+) -> None:
+    """Run TenantCore. Today: the sandbox DNS server; the API, app and worker join it as they land."""
+    dns_server(port=dns_port, host="127.0.0.1", zone=None)
 
 
 if __name__ == "__main__":  # pragma: no cover

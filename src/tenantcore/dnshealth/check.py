@@ -71,35 +71,35 @@ class CheckRun:
 
     async def _probe(self, obs: Observations) -> None:
         """The extra lookups that only a problem calls for, plus the SPF include walk."""
-        domain = obs.domain
-        probes: list[asyncio.Future[None] | asyncio.Task[None]] = []
-
-        async def dmarc_elsewhere() -> None:
-            zone = registrable_zone(domain)
-            names = {f"_dmarc.{domain}.{zone}", f"_dmarc.{domain}.{domain}", f"dmarc.{domain}"}
-            found = await asyncio.gather(*(self.session.query(n, "TXT") for n in sorted(names)))
-            obs.dmarc_elsewhere = list(found)
-            if any("v=dmarc1" in t.replace(" ", "").lower() for t in obs.apex_txt.values):
-                obs.dmarc_elsewhere.append(obs.apex_txt)
-
-        async def selector_txt(selector: str) -> None:
-            obs.selector_txt[selector] = await self.session.query(f"{selector}._domainkey.{domain}", "TXT")
-
-        async def spf() -> None:
-            records = [t for t in obs.apex_txt.values if is_spf(t)]
-            if obs.apex_txt.definite and len(records) >= 1:
-                obs.spf_walk = await self.walk_spf(records[0], domain)
-
-        if obs.dmarc.absent or (
-            obs.dmarc.found
-            and not any(t.replace(" ", "").lower().startswith("v=dmarc1") for t in obs.dmarc.values)
-        ):
-            probes.append(asyncio.ensure_future(dmarc_elsewhere()))
+        probes = []
+        dmarc_texts = [t.replace(" ", "").lower() for t in obs.dmarc.values]
+        if obs.dmarc.absent or (obs.dmarc.found and not any(t.startswith("v=dmarc1") for t in dmarc_texts)):
+            probes.append(self._dmarc_elsewhere(obs))
         for selector, answer in obs.selectors.items():
             if answer.absent:
-                probes.append(asyncio.ensure_future(selector_txt(selector)))
-        probes.append(asyncio.ensure_future(spf()))
-        await asyncio.gather(*probes)
+                probes.append(self._selector_txt(obs, selector))
+        spf = [t for t in obs.apex_txt.values if is_spf(t)] if obs.apex_txt.definite else []
+        if spf:
+            probes.append(self._walk_into(obs, spf[0]))
+        if len(probes) == 1:
+            await probes[0]  # the usual case: no task or gather overhead
+        elif probes:
+            await asyncio.gather(*probes)
+
+    async def _walk_into(self, obs: Observations, spf: str) -> None:
+        obs.spf_walk = await self.walk_spf(spf, obs.domain)
+
+    async def _dmarc_elsewhere(self, obs: Observations) -> None:
+        domain = obs.domain
+        zone = registrable_zone(domain)
+        names = {f"_dmarc.{domain}.{zone}", f"_dmarc.{domain}.{domain}", f"dmarc.{domain}"}
+        found = await asyncio.gather(*(self.session.query(n, "TXT") for n in sorted(names)))
+        obs.dmarc_elsewhere = list(found)
+        if any("v=dmarc1" in t.replace(" ", "").lower() for t in obs.apex_txt.values):
+            obs.dmarc_elsewhere.append(obs.apex_txt)
+
+    async def _selector_txt(self, obs: Observations, selector: str) -> None:
+        obs.selector_txt[selector] = await self.session.query(f"{selector}._domainkey.{obs.domain}", "TXT")
 
     async def _spf_answer(self, name: str) -> Answer:
         pending = self._spf_cache.get(name)
@@ -116,7 +116,11 @@ class CheckRun:
         walk.lookups = root.lookup_terms
         frontier = [(name, (domain,)) for name in root.followed]
         while frontier and walk.lookups <= MAX_LOOKUPS:
-            answers = await asyncio.gather(*(self._spf_answer(n) for n, _ in frontier))
+            cached = [self._spf_cache.get(n) for n, _ in frontier]
+            if all(f is not None and f.done() for f in cached):
+                answers = [f.result() for f in cached]  # type: ignore[union-attr]
+            else:
+                answers = await asyncio.gather(*(self._spf_answer(n) for n, _ in frontier))
             next_frontier = []
             for (name, path), answer in zip(frontier, answers, strict=True):
                 if not answer.definite:

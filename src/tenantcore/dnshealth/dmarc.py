@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 
 POLICIES = frozenset({"none", "quarantine", "reject"})
 REMOVED_TAGS = frozenset({"pct", "rf", "ri"})
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class DmarcRecord:
     text: str
-    tags: dict[str, str] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    tags: dict[str, str]
+    errors: tuple[str, ...]
 
     @property
     def policy(self) -> str | None:
@@ -28,25 +29,27 @@ def looks_like_dmarc(text: str) -> bool:
     return "v=dmarc1" in text.replace(" ", "").lower()
 
 
+@lru_cache(maxsize=4096)
 def parse_dmarc(text: str) -> DmarcRecord:
-    record = DmarcRecord(text)
+    tags: dict[str, str] = {}
+    errors: list[str] = []
     pairs = [p.strip() for p in text.split(";") if p.strip()]
     for index, pair in enumerate(pairs):
         name, sep, value = pair.partition("=")
         name = name.strip().lower()
         if not sep:
-            record.errors.append(f"'{pair}' is not a tag=value pair")
+            errors.append(f"'{pair}' is not a tag=value pair")
             continue
         if index == 0 and name != "v":
-            record.errors.append("the record must start with v=DMARC1")
-        if name in record.tags:
-            record.errors.append(f"tag '{name}' appears twice")
-        record.tags[name] = value.strip()
-    if record.tags.get("v", "").upper() != "DMARC1":
-        record.errors.append("v=DMARC1 is missing or wrong")
-    policy = record.policy
+            errors.append("the record must start with v=DMARC1")
+        if name in tags:
+            errors.append(f"tag '{name}' appears twice")
+        tags[name] = value.strip()
+    if tags.get("v", "").upper() != "DMARC1":
+        errors.append("v=DMARC1 is missing or wrong")
+    policy = tags.get("p")
     if policy is None:
-        record.errors.append("the p= tag (policy) is missing")
+        errors.append("the p= tag (policy) is missing")
     elif policy.lower() not in POLICIES:
-        record.errors.append(f"p={policy} is not none, quarantine or reject")
-    return record
+        errors.append(f"p={policy} is not none, quarantine or reject")
+    return DmarcRecord(text, tags, tuple(errors))

@@ -12,6 +12,7 @@ from publicsuffixlist import PublicSuffixList
 _PSL = PublicSuffixList()
 
 
+@lru_cache(maxsize=65536)
 def normalize(name: str) -> str:
     """Lower-case ASCII (IDNA) form without the trailing dot: the key we store and compare."""
     text = name.strip().rstrip(".")

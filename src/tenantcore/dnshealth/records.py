@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from tenantcore.dnshealth.names import normalize
@@ -46,7 +47,7 @@ class DnsRecord:
         return (self.name, self.rtype, self.value.lower() if self.rtype != "TXT" else self.value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ExpectedRecords:
     """Everything a domain should publish, with accessors for what the evaluator compares."""
 
@@ -64,15 +65,15 @@ class ExpectedRecords:
         record = self.first(purpose)
         return record.value if record else None
 
-    @property
+    @cached_property
     def mx_hosts(self) -> set[str]:
         return {r.value.lower() for r in self.of(Purpose.MX)}
 
-    @property
+    @cached_property
     def dkim_targets(self) -> dict[str, str]:
         return {r.selector: r.value.lower() for r in self.of(Purpose.DKIM) if r.selector}
 
-    @property
+    @cached_property
     def spf_includes(self) -> set[str]:
         spf = self.first(Purpose.SPF)
         if spf is None:

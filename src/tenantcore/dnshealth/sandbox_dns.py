@@ -295,19 +295,7 @@ class SandboxDnsServer:
 
     def start(self) -> SandboxDnsServer:
         resolver = ZoneResolver(self.store, self.host)
-        udp = DNSServer(
-            resolver,
-            self.host,
-            self._requested_port,
-            logger=_Logger(),
-            handler=_EdnsAwareHandler,
-            server=_UDPServer,
-        )
-        self.port = udp.server.server_address[1]
-        tcp = DNSServer(
-            resolver, self.host, self.port, logger=_Logger(), handler=_EdnsAwareHandler, server=_TCPServer
-        )
-        self._servers = [udp, tcp]
+        self._servers = self._bind(resolver)
         for server in self._servers:
             # A short poll interval keeps stop() quick (socketserver checks for shutdown
             # only between polls; the default 0.5 s made every stop cost a second).
@@ -317,6 +305,37 @@ class SandboxDnsServer:
             thread.start()
         log.info("sandbox DNS serving on %s:%d (udp+tcp)", self.host, self.port)
         return self
+
+    def _bind(self, resolver: ZoneResolver) -> list[DNSServer]:
+        """UDP and TCP on one port. With port 0 the kernel picks a free UDP port, which may
+        be taken on TCP; then try another."""
+        attempts = 1 if self._requested_port else 20
+        for attempt in range(attempts):
+            udp = DNSServer(
+                resolver,
+                self.host,
+                self._requested_port,
+                logger=_Logger(),
+                handler=_EdnsAwareHandler,
+                server=_UDPServer,
+            )
+            self.port = udp.server.server_address[1]
+            try:
+                tcp = DNSServer(
+                    resolver,
+                    self.host,
+                    self.port,
+                    logger=_Logger(),
+                    handler=_EdnsAwareHandler,
+                    server=_TCPServer,
+                )
+            except OSError:
+                udp.server.server_close()
+                if attempt == attempts - 1:
+                    raise
+                continue
+            return [udp, tcp]
+        raise AssertionError("unreachable")
 
     @property
     def address(self) -> str:

@@ -7,7 +7,8 @@ to follow (include, redirect), and syntax errors that make receivers return perm
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 
 # Mechanisms and modifiers that cost one DNS lookup each towards the limit of 10 (§4.6.4).
 LOOKUP_MECHANISMS = frozenset({"include", "a", "mx", "ptr", "exists"})
@@ -24,12 +25,12 @@ class Term:
     value: str | None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class SpfRecord:
     text: str
-    terms: list[Term] = field(default_factory=list)
+    terms: tuple[Term, ...] = ()
     redirect: str | None = None
-    errors: list[str] = field(default_factory=list)
+    errors: tuple[str, ...] = ()
 
     @property
     def all_qualifier(self) -> str | None:
@@ -65,28 +66,28 @@ def is_spf(text: str) -> bool:
     return text.lower() == "v=spf1" or text.lower().startswith("v=spf1 ")
 
 
+@lru_cache(maxsize=4096)
 def parse_spf(text: str) -> SpfRecord:
-    record = SpfRecord(text)
-    parts = text.split()
-    for part in parts[1:]:
+    """Parse once per distinct text: thousands of domains share the same few SPF records."""
+    terms: list[Term] = []
+    errors: list[str] = []
+    redirect = None
+    for part in text.split()[1:]:
         match = _MODIFIER.match(part)
         if match and ":" not in match.group(1):
-            name, value = match.group(1).lower(), match.group(2)
-            if name == "redirect":
-                record.redirect = value
+            if match.group(1).lower() == "redirect":
+                redirect = match.group(2)
             continue
         qualifier = "+"
         if part[0] in "+-~?":
             qualifier, part = part[0], part[1:]
         mechanism, _, value = part.partition(":")
-        if "/" in mechanism:  # a/24, mx/24
-            mechanism = mechanism.split("/", 1)[0]
-        mechanism = mechanism.lower()
+        mechanism = mechanism.split("/", 1)[0].lower()  # a/24, mx/24
         if mechanism not in MECHANISMS:
-            record.errors.append(f"unknown mechanism '{part}'")
+            errors.append(f"unknown mechanism '{part}'")
             continue
         if mechanism in ("include", "exists", "ip4", "ip6") and not value:
-            record.errors.append(f"'{mechanism}' needs a value")
+            errors.append(f"'{mechanism}' needs a value")
             continue
-        record.terms.append(Term(qualifier, mechanism, value or None))
-    return record
+        terms.append(Term(qualifier, mechanism, value or None))
+    return SpfRecord(text, tuple(terms), redirect, tuple(errors))

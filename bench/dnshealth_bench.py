@@ -1,0 +1,122 @@
+"""Full health check of generated M365 zones served by Knot, side by side with checkdmarc and
+with the raw query rate of the resolver we use (c-ares via aiodns) as the ceiling.
+
+    ./dev bench dnshealth_bench [--domains 10000] [--checkdmarc-sample 300]
+
+checkdmarc is synchronous and makes ~28 queries per domain, so it runs on a sample of the
+same zones (its rate does not depend on N); TenantCore and the raw resolver run on all of
+them. knotd (2 UDP workers) shares the machine's cores with the client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import os
+import time
+
+import aiodns
+import uvloop
+
+from tenantcore.dnshealth import CheckTarget, HealthChecker, ResolverConfig, build_expected_records
+from tenantcore.dnshealth.lookup import open_channel
+from zones import FAULTS, domain_name, graph_records, knot
+
+# The six lookups a check makes for every domain.
+MIX = [
+    ("", "TXT"),
+    ("", "MX"),
+    ("_dmarc.", "TXT"),
+    ("selector1._domainkey.", "CNAME"),
+    ("selector2._domainkey.", "CNAME"),
+    ("autodiscover.", "CNAME"),
+]
+
+
+async def raw_rate(port: int, count: int, concurrency: int) -> float:
+    """Queries/s of the bare c-ares channel on the same names and types: the ceiling."""
+    resolver = open_channel((f"127.0.0.1:{port}",), ResolverConfig())
+    names = [(prefix + domain_name(i), rtype) for i in range(count) for prefix, rtype in MIX]
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(name: str, rtype: str) -> None:
+        async with limit:
+            with contextlib.suppress(aiodns.error.DNSError):
+                await resolver.query_dns(name, rtype)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(n, t) for n, t in names))
+    elapsed = time.perf_counter() - start
+    await resolver.close()
+    return len(names) / elapsed
+
+
+async def tenantcore_rate(
+    port: int, count: int, concurrency: int
+) -> tuple[float, collections.Counter[str], int]:
+    """Domains/s of the full check: expected records from Graph-shaped input, all lookups,
+    findings, grade and fingerprint."""
+    targets = [
+        CheckTarget(domain_name(i), build_expected_records(domain_name(i), **graph_records(i)), True)
+        for i in range(count)
+    ]
+    config = ResolverConfig(nameservers=(f"127.0.0.1:{port}",), concurrency=concurrency)
+    start = time.perf_counter()
+    reports = await HealthChecker(config).check_many(targets)
+    elapsed = time.perf_counter() - start
+    found: collections.Counter[str] = collections.Counter()
+    wrong = 0
+    for i, report in enumerate(reports):
+        errors = {f.code for f in report.findings if f.severity.value == "error"}
+        found.update(errors)
+        fault = FAULTS.get(i % 10)
+        if (fault is None and errors) or (fault is not None and fault not in errors):
+            wrong += 1
+    return count / elapsed, found, wrong
+
+
+def checkdmarc_rate(port: int, sample: int) -> float:
+    import checkdmarc
+    from dns.nameserver import Do53Nameserver
+
+    domains = [domain_name(i) for i in range(sample)]
+    start = time.perf_counter()
+    checkdmarc.check_domains(domains, nameservers=[Do53Nameserver("127.0.0.1", port)], timeout=2.0)
+    return sample / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--domains", type=int, default=10_000)
+    parser.add_argument("--checkdmarc-sample", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=500)
+    args = parser.parse_args()
+    n = args.domains
+    print(f"generating {n} zones and starting knotd ...", flush=True)
+    with knot(n) as port:
+        print(f"knotd on 127.0.0.1:{port}; cores: {os.cpu_count()}", flush=True)
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(raw_rate(port, min(n, 2000), args.concurrency))  # warm-up
+            raw = runner.run(raw_rate(port, n, args.concurrency))
+            one, found, wrong = runner.run(tenantcore_rate(port, n, args.concurrency))
+        theirs = checkdmarc_rate(port, args.checkdmarc_sample)
+    per = len(MIX)
+    rows = [
+        ("c-ares raw ceiling, 1 process", raw / per, f"{raw:,.0f} q/s at {per} q/domain, no evaluation"),
+        ("TenantCore, 1 process", one, f"{one / theirs:.0f}x checkdmarc"),
+        ("checkdmarc check_domains", theirs, f"1 process, sample of {args.checkdmarc_sample}"),
+    ]
+    print(f"\n{'':32}{'domains/s':>10}")
+    for name, rate, note in rows:
+        print(f"{name:32}{rate:>10,.0f}   {note}")
+    print(f"\n{n} domains in {n / one:.1f} s, {one / (raw / per):.0%} of the raw ceiling")
+    print(f"errors found: {dict(found)}")
+    print(f"domains judged wrongly vs the seeded faults: {wrong}")
+
+
+if __name__ == "__main__":
+    main()
