@@ -53,9 +53,7 @@ async def raw_rate(port: int, count: int, concurrency: int) -> float:
     return len(names) / elapsed
 
 
-async def tenantcore_rate(
-    port: int, count: int, concurrency: int
-) -> tuple[float, collections.Counter[str], int]:
+async def tenantcore_rate(port: int, count: int, concurrency: int) -> tuple[float, collections.Counter[str], int]:
     """Domains/s of the full check: expected records from Graph-shaped input, all lookups,
     findings, grade and fingerprint."""
     targets = [
@@ -88,9 +86,7 @@ def checkdmarc_rate(port: int, sample: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domains", type=int, default=10_000)
     parser.add_argument("--checkdmarc-sample", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=500)

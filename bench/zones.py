@@ -105,9 +105,7 @@ def knot(count: int, workers: int = 1) -> Iterator[int]:
     """Write `count` zones, start knotd on a free loopback port, yield the port, stop it."""
     knotd = shutil.which("knotd") or "/usr/sbin/knotd"
     if not os.path.exists(knotd):
-        raise SystemExit(
-            "knotd not found: run `./dev bench ...` (it installs Debian's knot) or apt-get install knot"
-        )
+        raise SystemExit("knotd not found: run `./dev bench ...` (it installs Debian's knot) or apt-get install knot")
     root = Path(tempfile.mkdtemp(prefix="tc-knot-"))
     (root / "zones").mkdir()
     (root / "db").mkdir()
@@ -138,9 +136,7 @@ zone:
 {zone_lines}
 """
     )
-    proc = subprocess.Popen(
-        [knotd, "-c", str(root / "knot.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+    proc = subprocess.Popen([knotd, "-c", str(root / "knot.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_for(port, names[-1], proc)
         yield port

@@ -127,9 +127,7 @@ def check(
     domains: Annotated[list[str] | None, typer.Argument(help="Domains to check.")] = None,
     file: Annotated[
         Path | None,
-        typer.Option(
-            "--file", "-f", help="File with one domain per line (or CSV, first column); - for stdin."
-        ),
+        typer.Option("--file", "-f", help="File with one domain per line (or CSV, first column); - for stdin."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON reports.")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print one CSV row per domain.")] = False,

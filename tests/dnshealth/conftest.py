@@ -18,20 +18,6 @@ from .m365 import expected_for
 
 
 @pytest.fixture
-def store() -> ZoneStore:
-    store = ZoneStore()
-    # Microsoft's side of the SPF include, as public DNS has it.
-    store.add("spf.protection.outlook.com", "TXT", "v=spf1 ip4:40.92.0.0/15 ip4:52.100.0.0/15 -all")
-    return store
-
-
-@pytest.fixture
-def dns_server(store: ZoneStore) -> Iterator[SandboxDnsServer]:
-    with SandboxDnsServer(store) as server:
-        yield server
-
-
-@pytest.fixture
 def config(dns_server: SandboxDnsServer) -> ResolverConfig:
     return ResolverConfig(nameservers=(dns_server.address,), timeout=1.0, tries=2)
 

@@ -234,9 +234,7 @@ async def test_dkim_partial_wrong_target_and_txt_in_place(config, store, publish
     missing = next(f for f in report.findings if f.code == "dkim_selector_missing")
     assert expected.dkim_targets["selector2"] in missing.fix
 
-    store.set(
-        f"selector2._domainkey.{D}", "CNAME", ["selector2-acme-corp-com._domainkey.other.onmicrosoft.com"]
-    )
+    store.set(f"selector2._domainkey.{D}", "CNAME", ["selector2-acme-corp-com._domainkey.other.onmicrosoft.com"])
     report = await check(config, expected=expected)
     assert report.dkim_status == "mismatch (selector2)"
     assert "dkim_selector_mismatch" in codes(report, Severity.ERROR)
@@ -278,9 +276,7 @@ async def test_without_microsoft_values_known_patterns_are_recognised(config, st
     assert report.grade is Severity.OK, report.findings
     assert report.dkim_status == "healthy"
 
-    store.set(
-        f"selector1._domainkey.{D}", "CNAME", ["selector2-acme-corp-com._domainkey.acme.onmicrosoft.com"]
-    )
+    store.set(f"selector1._domainkey.{D}", "CNAME", ["selector2-acme-corp-com._domainkey.acme.onmicrosoft.com"])
     report = await check(config, expected=None)
     assert report.selectors["selector1"] == "missing"  # selector1 pointing at selector2's key
 
@@ -309,9 +305,7 @@ async def test_unknown_never_hides_a_real_error(config, store, publish):
     """An include that times out is unknown, but the missing DMARC is still an error."""
     expected = publish(D)
     store.delete(f"_dmarc.{D}")
-    store.set(
-        D, "TXT", ["MS=ms12345678", "v=spf1 include:spf.protection.outlook.com include:x.nowhere-zone -all"]
-    )
+    store.set(D, "TXT", ["MS=ms12345678", "v=spf1 include:spf.protection.outlook.com include:x.nowhere-zone -all"])
     report = await check(config, expected=expected)
     assert "spf_include_unknown" in codes(report, Severity.UNKNOWN)  # REFUSED by our server
     assert report.grade is Severity.ERROR

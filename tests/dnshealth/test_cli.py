@@ -38,9 +38,7 @@ def test_json_and_csv_for_machines(dns_server, publish, store, tmp_path):
     reports = json.loads(result.stdout)
     assert [r["domain"] for r in reports] == ["acme-corp.com", "bare-example.com"]
     assert reports[0]["dkim_status"] == "healthy" and reports[1]["mx_status"] == "missing"
-    assert {"spf_status", "dkim_status", "dmarc_status", "mx_status", "last_checked", "findings"} <= set(
-        reports[0]
-    )
+    assert {"spf_status", "dkim_status", "dmarc_status", "mx_status", "last_checked", "findings"} <= set(reports[0])
 
     result = runner.invoke(app, ["check", "acme-corp.com", "--csv", "-n", dns_server.address])
     rows = list(csv.DictReader(io.StringIO(result.stdout)))

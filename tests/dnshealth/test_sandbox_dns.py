@@ -57,12 +57,8 @@ def test_publish_replaces_spf_and_cnames_but_keeps_other_txt(store):
     store.publish(
         [
             DnsRecord(Purpose.SPF, "TXT", "acmecorp.com", "v=spf1 include:spf.protection.outlook.com -all"),
-            DnsRecord(
-                Purpose.DKIM, "CNAME", "selector1._domainkey.acmecorp.com", "s1.example", selector="selector1"
-            ),
-            DnsRecord(
-                Purpose.MX, "MX", "acmecorp.com", "acmecorp-com.mail.protection.outlook.com", preference=0
-            ),
+            DnsRecord(Purpose.DKIM, "CNAME", "selector1._domainkey.acmecorp.com", "s1.example", selector="selector1"),
+            DnsRecord(Purpose.MX, "MX", "acmecorp.com", "acmecorp-com.mail.protection.outlook.com", preference=0),
         ]
     )
     assert sorted(store.values("acmecorp.com", "TXT")) == [

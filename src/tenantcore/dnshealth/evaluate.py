@@ -122,9 +122,7 @@ def _unknown(area: str, answer: Answer, what: str) -> Finding:
 # --- SPF ---------------------------------------------------------------------------------
 
 
-def _spf(
-    obs: Observations, expected: ExpectedRecords | None, mx_is_microsoft: bool
-) -> tuple[str, list[Finding]]:
+def _spf(obs: Observations, expected: ExpectedRecords | None, mx_is_microsoft: bool) -> tuple[str, list[Finding]]:
     answer = obs.apex_txt
     if not answer.definite:
         return UNKNOWN, [_unknown("spf", answer, "the SPF record")]
@@ -250,8 +248,7 @@ def _spf(
                     "spf_too_many_void_lookups",
                     Severity.ERROR,
                     "spf",
-                    f"SPF makes {walk.void_lookups} lookups that find nothing; "
-                    f"the limit is {MAX_VOID_LOOKUPS}.",
+                    f"SPF makes {walk.void_lookups} lookups that find nothing; the limit is {MAX_VOID_LOOKUPS}.",
                     "Remove includes of names that do not exist or publish no SPF.",
                 )
             )
@@ -326,9 +323,7 @@ def _dmarc(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, li
                     )
                 ]
         suggestion = (
-            expected.text_of(Purpose.DMARC)
-            if expected
-            else "v=DMARC1; p=quarantine; rua=mailto:dmarc@" + obs.domain
+            expected.text_of(Purpose.DMARC) if expected else "v=DMARC1; p=quarantine; rua=mailto:dmarc@" + obs.domain
         )
         return MISSING, [
             Finding(
@@ -408,11 +403,7 @@ def _mx(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, bool,
         return UNKNOWN, False, [_unknown("mx", answer, "the MX record")]
     hosts = [host for _, host in answer.mx]
     wanted = expected.mx_hosts if expected else set()
-    fix = (
-        f"Publish MX 0 {sorted(wanted)[0]}"
-        if wanted
-        else "Publish the MX record Microsoft 365 lists for this domain"
-    )
+    fix = f"Publish MX 0 {sorted(wanted)[0]}" if wanted else "Publish the MX record Microsoft 365 lists for this domain"
     if not hosts:
         return (
             MISSING,
@@ -543,15 +534,11 @@ def _dkim(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, dic
                     )
                 )
             else:
-                findings.append(
-                    Finding("dkim_selector_missing", Severity.ERROR, "dkim", f"No CNAME at {host}.", fix)
-                )
+                findings.append(Finding("dkim_selector_missing", Severity.ERROR, "dkim", f"No CNAME at {host}.", fix))
     values = list(states.values())
     if values.count("propagated") == len(values):
         status = "healthy"
-        findings.append(
-            Finding("dkim_ok", Severity.OK, "dkim", "Both DKIM selector CNAMEs point at Microsoft 365.")
-        )
+        findings.append(Finding("dkim_ok", Severity.OK, "dkim", "Both DKIM selector CNAMEs point at Microsoft 365."))
     elif UNKNOWN in values:
         status = UNKNOWN
     elif wrong:
@@ -582,9 +569,7 @@ def _apex(obs: Observations) -> list[Finding]:
     return []
 
 
-def _verification(
-    obs: Observations, expected: ExpectedRecords | None, is_verified: bool | None
-) -> list[Finding]:
+def _verification(obs: Observations, expected: ExpectedRecords | None, is_verified: bool | None) -> list[Finding]:
     wanted = expected.verification_text if expected else None
     if wanted is None or not obs.apex_txt.definite:
         return []

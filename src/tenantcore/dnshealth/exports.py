@@ -39,9 +39,7 @@ def api_record(record: DnsRecord, domain: str) -> dict[str, Any]:
 def api_records(expected: ExpectedRecords) -> dict[str, list[dict[str, Any]]]:
     """`verification_dns_records` and `service_configuration_records` as the API returns them."""
     verification = [api_record(r, expected.domain) for r in expected.of(Purpose.VERIFICATION)]
-    service = [
-        api_record(r, expected.domain) for r in expected.records if r.purpose is not Purpose.VERIFICATION
-    ]
+    service = [api_record(r, expected.domain) for r in expected.records if r.purpose is not Purpose.VERIFICATION]
     return {"verification_dns_records": verification, "service_configuration_records": service}
 
 
@@ -94,7 +92,5 @@ def to_csv(records: Iterable[DnsRecord], zone: str | None = None) -> str:
         zone = zone or registrable_zone(records[0].name)
         for record in records:
             priority = "" if record.rtype != "MX" else str(record.preference or 0)
-            writer.writerow(
-                (relative_to(record.name, zone), record.rtype, record.value, record.ttl, priority)
-            )
+            writer.writerow((relative_to(record.name, zone), record.rtype, record.value, record.ttl, priority))
     return buffer.getvalue()

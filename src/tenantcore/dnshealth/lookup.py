@@ -80,9 +80,7 @@ class Answer:
     @property
     def absent(self) -> bool:
         """Definitely not there: NXDOMAIN, or the name exists without this type."""
-        return self.outcome in (Outcome.NXDOMAIN, Outcome.NODATA) or (
-            self.outcome is Outcome.OK and not self.values
-        )
+        return self.outcome in (Outcome.NXDOMAIN, Outcome.NODATA) or (self.outcome is Outcome.OK and not self.values)
 
 
 @dataclass(frozen=True)

@@ -187,9 +187,7 @@ class ZoneResolver(BaseResolver):
             zone + ".",
             QTYPE.SOA,
             ttl=NEGATIVE_TTL,
-            rdata=SOA(
-                f"ns.{zone}.", f"hostmaster.{zone}.", (self.store.serial, 3600, 600, 86400, NEGATIVE_TTL)
-            ),
+            rdata=SOA(f"ns.{zone}.", f"hostmaster.{zone}.", (self.store.serial, 3600, 600, 86400, NEGATIVE_TTL)),
         )
 
     def _synthetic(self, zone: str, name: str, qtype: str) -> list[RR]:
@@ -230,9 +228,7 @@ class ZoneResolver(BaseResolver):
                 continue
             matching = [r for r in records if r.rtype == qtype]
             for record in matching:
-                reply.add_answer(
-                    RR(name + ".", getattr(QTYPE, record.rtype), ttl=record.ttl, rdata=_rdata(record))
-                )
+                reply.add_answer(RR(name + ".", getattr(QTYPE, record.rtype), ttl=record.ttl, rdata=_rdata(record)))
             if not matching and name == qname:
                 exists = bool(records) or name == zone or self.store.has_descendants(zone, name)
                 if not exists:
@@ -299,9 +295,7 @@ class SandboxDnsServer:
         for server in self._servers:
             # A short poll interval keeps stop() quick (socketserver checks for shutdown
             # only between polls; the default 0.5 s made every stop cost a second).
-            thread = threading.Thread(
-                target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
+            thread = threading.Thread(target=server.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
             thread.start()
         log.info("sandbox DNS serving on %s:%d (udp+tcp)", self.host, self.port)
         return self

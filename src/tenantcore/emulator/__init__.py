@@ -1,0 +1,8 @@
+"""A local Microsoft 365: the login, Graph domain and Exchange DKIM endpoints TenantCore uses,
+faithful to `../shared/reference/microsoft-365.md`, with per-tenant state and fault injection."""
+
+from tenantcore.emulator.app import create_app
+from tenantcore.emulator.server import ThreadedServer
+from tenantcore.emulator.state import Consent, EmulatorState, Fault
+
+__all__ = ["Consent", "EmulatorState", "Fault", "ThreadedServer", "create_app"]

@@ -1,0 +1,56 @@
+"""The Microsoft 365 emulator as one ASGI app: login, Graph and Exchange, plus `/_emulator`
+control endpoints for driving it over HTTP (the sandbox and tests also use `EmulatorState`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tenantcore.dnshealth.lookup import ResolverConfig
+from tenantcore.emulator import exchange, graph, login
+from tenantcore.emulator.state import Consent, EmulatorState, Fault
+
+
+async def _control(request: Request) -> Response:
+    state: EmulatorState = request.app.state.emulator
+    body: dict[str, Any] = await request.json() if request.method == "POST" else {}
+    what = request.path_params["what"]
+    if what == "apps":
+        app = state.add_app(body.get("client_id"), secret=body.get("secret"), name=body.get("name", "TenantCore"))
+        return JSONResponse({"client_id": app.client_id}, 201)
+    if what == "tenants":
+        tenant = state.create_tenant(body.get("name", "contoso"), body.get("id"), consent_app=body.get("consent_app"))
+        return JSONResponse({"id": tenant.id, "initial_domain": tenant.initial_domain}, 201)
+    if what == "consents":
+        state.consent(body["tenant_id"], body["client_id"], Consent(**body.get("consent", {})))
+        return JSONResponse({}, 201)
+    if what == "faults":
+        if request.method == "DELETE":
+            state.faults.clear()
+            return JSONResponse({}, 200)
+        state.inject(Fault(**body))
+        return JSONResponse({}, 201)
+    if what == "stats":
+        return JSONResponse(
+            {t.id: {"token_requests": t.token_requests, "domains": sorted(t.domains)} for t in state.tenants.values()}
+        )
+    return JSONResponse({"error": "unknown control"}, 404)
+
+
+def create_app(state: EmulatorState | None = None, resolver: ResolverConfig | None = None) -> Starlette:
+    """`resolver` is the DNS that verify and DKIM enable consult (the sandbox DNS server)."""
+    app = Starlette(
+        routes=[
+            *login.routes,
+            *graph.routes,
+            *exchange.routes,
+            Route("/_emulator/{what}", _control, methods=["GET", "POST", "DELETE"]),
+        ]
+    )
+    app.state.emulator = state or EmulatorState()
+    app.state.resolver = resolver or ResolverConfig(timeout=2.0, tries=2)
+    return app

@@ -1,0 +1,63 @@
+"""What every emulated API does first: injected faults, the bearer token, and DNS lookups."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from tenantcore.dnshealth.lookup import Answer, DnsSession, ResolverConfig
+from tenantcore.emulator import tokens
+from tenantcore.emulator.responses import ids, odata_error
+from tenantcore.emulator.state import EmulatorState, Service, Tenant
+
+
+def state_of(request: Request) -> EmulatorState:
+    return request.app.state.emulator
+
+
+async def injected_fault(request: Request, service: Service, target: str) -> Response | None:
+    """Apply the first matching fault: sleep for latency, or answer 429/503 in the API's shape."""
+    state = state_of(request)
+    fault = state.take_fault(service, target)
+    if fault is None:
+        return None
+    if fault.kind == "latency":
+        await asyncio.sleep(fault.latency)
+        return None
+    headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+    if fault.kind == "throttle":
+        if service == "graph":
+            return odata_error(request, 429, "TooManyRequests", "Too many requests.", headers=headers)
+        return JSONResponse(
+            {"error": {"code": "TooManyRequests", "message": "Too many requests"}},
+            429,
+            headers={**ids(request), **headers},
+        )
+    return JSONResponse(
+        {"error": {"code": "ServiceUnavailable", "message": "Service unavailable"}},
+        503,
+        headers={**ids(request), **headers},
+    )
+
+
+def bearer(request: Request, audience: str) -> tuple[Tenant, dict[str, Any]] | None:
+    """The tenant and claims of a valid token for `audience`, or None."""
+    state = state_of(request)
+    claims = tokens.check(state, request.headers.get("authorization"), audience)
+    if claims is None:
+        return None
+    tenant = state.tenants.get(str(claims.get("tid")))
+    return (tenant, claims) if tenant is not None else None
+
+
+async def lookup(request: Request, name: str, rtype: str) -> Answer:
+    """Ask the DNS the emulator was given (the sandbox DNS server, in sandbox mode)."""
+    config: ResolverConfig = request.app.state.resolver
+    session = DnsSession(config)
+    try:
+        return await session.query(name, rtype)
+    finally:
+        await session.close()
