@@ -211,6 +211,41 @@ def dns_server(
 
 
 @app.command()
+def emulator(
+    port: Annotated[int, typer.Option(help="Port on the host.")] = 8001,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = "127.0.0.1",
+    dns: Annotated[
+        list[str] | None, typer.Option(help="DNS server ip[:port] that verify and DKIM enable consult (repeatable).")
+    ] = None,
+    accepted_lag: Annotated[float, typer.Option(help="Seconds Exchange lags behind Graph verification.")] = 0.0,
+    client_id: Annotated[str | None, typer.Option(help="Register this app id (with --secret).")] = None,
+    secret: Annotated[str | None, typer.Option(help="The app's client secret.")] = None,
+    tenant: Annotated[
+        list[str] | None, typer.Option(help="Create a tenant of this name, consented (repeatable).")
+    ] = None,
+) -> None:
+    """Run the Microsoft 365 emulator on its own (login, Graph domains, Exchange DKIM).
+
+    Point clients at it with `MicrosoftClients.create(config, emulator="http://HOST:PORT")`;
+    drive it over HTTP under /_emulator (apps, tenants, consents, faults, stats).
+    """
+    import uvicorn
+
+    from tenantcore.emulator import EmulatorState, create_app
+
+    state = EmulatorState(accepted_lag=accepted_lag)
+    if client_id:
+        state.add_app(client_id, secret=secret)
+    err = Console(stderr=True)
+    for name in tenant or []:
+        created = state.create_tenant(name, consent_app=client_id)
+        err.print(f"tenant {created.display_name}: id {created.id}, initial domain {created.initial_domain}")
+    resolver = ResolverConfig(nameservers=tuple(dns or ()), timeout=2.0, tries=2)
+    err.print(f"Microsoft 365 emulator on http://{host}:{port}; DNS: {', '.join(dns or ['system resolvers'])}")
+    uvicorn.run(create_app(state, resolver), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def serve(
     dns_port: Annotated[
         int, typer.Option(envvar="TENANTCORE_SANDBOX_DNS_PORT", help="Port of the sandbox DNS server.")

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from tenantcore.emulator import tokens
+from tenantcore.emulator.common import injected_fault
 from tenantcore.emulator.responses import aad_error
 from tenantcore.emulator.state import EXCHANGE_AUDIENCE, GRAPH_AUDIENCE, App, EmulatorState, Tenant
 
@@ -81,6 +82,9 @@ def _check_assertion(app: App, assertion: str) -> bool:
 
 async def token(request: Request) -> Response:
     state = _state(request)
+    fault = await injected_fault(request, "login", "/oauth2/v2.0/token")
+    if fault is not None:
+        return fault
     form = await request.form()
     key = request.path_params["tenant"]
     client_id = str(form.get("client_id", ""))
