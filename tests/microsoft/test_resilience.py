@@ -95,3 +95,20 @@ async def test_exchange_without_its_role_gets_the_non_json_403(ms, state, tenant
     with pytest.raises(ExchangeAccessDenied) as raised:
         await ms.exchange.accepted_domains(tenant.id)
     assert "Exchange Administrator" in raised.value.message
+
+
+async def test_a_read_timeout_is_retried_for_reads_but_not_for_creates(emulator, state, tenant):
+    clients = make_clients(emulator, timeout=0.3, backoff_base=0.01)
+    try:
+        await clients.graph.list_domains(tenant.id)  # token fetched before the slow calls
+        state.inject(Fault("latency", "graph", "/domains", count=1, latency=0.6))
+        assert await clients.graph.list_domains(tenant.id)  # first attempt times out, retry succeeds
+        assert clients.http.stats.retries == 1
+
+        state.inject(Fault("latency", "graph", "/domains", count=1, latency=0.6))
+        with pytest.raises(MicrosoftUnavailable) as raised:
+            await clients.graph.create_domain(tenant.id, "slow.acmecorp.com")
+        assert "did not answer POST" in raised.value.message
+        assert clients.http.stats.retries == 1  # not retried: Microsoft may have created it
+    finally:
+        await clients.aclose()
