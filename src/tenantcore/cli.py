@@ -247,12 +247,73 @@ def emulator(
 
 @app.command()
 def serve(
-    dns_port: Annotated[
-        int, typer.Option(envvar="TENANTCORE_SANDBOX_DNS_PORT", help="Port of the sandbox DNS server.")
-    ] = 5353,
+    host: Annotated[str | None, typer.Option(help="Address to listen on [TENANTCORE_HOST, 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [TENANTCORE_PORT, 8000].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory [TENANTCORE_DATA_DIR, ./data].")] = None,
 ) -> None:
-    """Run TenantCore. Today: the sandbox DNS server; the API, app and worker join it as they land."""
-    dns_server(port=dns_port, host="127.0.0.1", zone=None)
+    """Run TenantCore: the API with the sandbox (Microsoft 365 emulator + DNS server) in-process.
+
+    Migrations are applied on start. The first start creates an account and prints its keys.
+    Every setting is a TENANTCORE_* environment variable (see the README).
+    """
+    import uvicorn
+
+    from tenantcore.app import create_app
+    from tenantcore.config import Settings
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
+    settings = Settings(**overrides)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+    )
+
+
+keys = typer.Typer(help="API keys.")
+app.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def create_key(
+    mode: Annotated[str, typer.Option(help="live or test")] = "test",
+    account: Annotated[str | None, typer.Option(help="Account id (default: the first account).")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory [TENANTCORE_DATA_DIR, ./data].")] = None,
+) -> None:
+    """Create another API key (shown once) for an account."""
+    from tenantcore.accounts import repository, service
+    from tenantcore.config import Settings
+    from tenantcore.runtime import Runtime
+
+    if mode not in ("live", "test"):
+        raise typer.BadParameter("mode must be live or test")
+    settings = Settings(**({"data_dir": data_dir} if data_dir else {}), sandbox=False)
+
+    async def go() -> str:
+        runtime = Runtime(settings)
+        await runtime.start()
+        try:
+            async with runtime.sessions() as session:
+                target = (
+                    await repository.get_account(session, account)
+                    if account
+                    else await repository.first_account(session)
+                )
+                if target is None:
+                    raise typer.BadParameter("no such account")
+                key = await service.create_key(session, runtime.secret, target.id, mode)
+                await session.commit()
+                return key
+        finally:
+            await runtime.close()
+
+    key = aio.run(go())
+    Console(stderr=True).print("New key (shown once, store it now):")
+    print(key)
 
 
 if __name__ == "__main__":  # pragma: no cover

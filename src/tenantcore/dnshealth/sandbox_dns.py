@@ -373,3 +373,20 @@ def load_zone_file(store: ZoneStore, path: str | Path) -> str:
             continue
         store.add(owner.to_text(), rtype, value, ttl)
     return name
+
+
+def snapshot(store: ZoneStore) -> dict[str, dict[str, list[list[object]]]]:
+    """The store as plain JSON-able data: {zone: {owner: [[type, value, ttl], ...]}}."""
+    with store._lock:
+        return {
+            zone: {owner: [[r.rtype, r.value, r.ttl] for r in records] for owner, records in owners.items()}
+            for zone, owners in store._zones.items()
+        }
+
+
+def restore(store: ZoneStore, data: dict[str, dict[str, list[list[object]]]]) -> None:
+    for zone, owners in data.items():
+        store.add_zone(zone)
+        for owner, records in owners.items():
+            for rtype, value, ttl in records:
+                store.add(owner, str(rtype), str(value), int(ttl))  # type: ignore[call-overload]

@@ -159,6 +159,9 @@ async def admin_consent(request: Request) -> Response:
     client_id = params.get("client_id", "")
     key = request.path_params["tenant"]
     tenant: Tenant | None = state.find_tenant(key)
+    if tenant is None and key in ("organizations", "common") and client_id in state.apps:
+        # The multi-tenant consent URL: the emulated admin signs into a brand-new tenant.
+        tenant = state.create_tenant(f"Sandbox{len(state.tenants) + 1}")
     query: dict[str, str] = {"state": params.get("state", "")}
     if tenant is None or client_id not in state.apps:
         query |= {

@@ -12,8 +12,8 @@ import string
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
@@ -242,6 +242,49 @@ class EmulatorState:
     def leave(self, tenant: str) -> None:
         with self.lock:
             self.in_flight[tenant] -= 1
+
+    # --- persistence (the sandbox keeps its Microsoft across restarts) -------------------
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "apps": [
+                    {
+                        "client_id": a.client_id,
+                        "name": a.name,
+                        "secrets": sorted(a.secrets),
+                        "certificates": a.certificates,
+                    }
+                    for a in self.apps.values()
+                ],
+                "tenants": [
+                    {
+                        "id": t.id,
+                        "initial_domain": t.initial_domain,
+                        "display_name": t.display_name,
+                        "domains": [asdict(d) for d in t.domains.values()],
+                        "dkim": [asdict(c) for c in t.dkim.values()],
+                        "consents": {
+                            k: {**asdict(c), "graph_roles": sorted(c.graph_roles)} for k, c in t.consents.items()
+                        },
+                    }
+                    for t in self.tenants.values()
+                ],
+            }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        with self.lock:
+            for app in data.get("apps", []):
+                self.apps[app["client_id"]] = App(
+                    app["client_id"], app["name"], set(app["secrets"]), dict(app["certificates"])
+                )
+            for item in data.get("tenants", []):
+                tenant = Tenant(item["id"], item["initial_domain"], item["display_name"])
+                tenant.domains = {d["name"]: Domain(**d) for d in item["domains"]}
+                tenant.dkim = {c["domain"]: DkimConfig(**c) for c in item["dkim"]}
+                tenant.consents = {
+                    k: Consent(**{**c, "graph_roles": set(c["graph_roles"])}) for k, c in item["consents"].items()
+                }
+                self.tenants[tenant.id] = tenant
 
     # --- what Microsoft issues -----------------------------------------------------------
     def _code(self) -> str:

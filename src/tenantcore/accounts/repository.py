@@ -1,0 +1,47 @@
+"""All SQL about accounts and keys."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantcore.accounts.models import Account, ApiKey
+from tenantcore.db import now
+
+
+async def count_accounts(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(Account)) or 0)
+
+
+async def first_account(session: AsyncSession) -> Account | None:
+    return await session.scalar(select(Account).order_by(Account.created_at).limit(1))
+
+
+async def get_account(session: AsyncSession, account_id: str) -> Account | None:
+    return await session.get(Account, account_id)
+
+
+async def add_account(session: AsyncSession, name: str) -> Account:
+    account = Account(name=name)
+    session.add(account)
+    await session.flush()
+    return account
+
+
+async def add_key(session: AsyncSession, account_id: str, mode: str, key_hmac: str, hint: str) -> ApiKey:
+    key = ApiKey(account_id=account_id, mode=mode, key_hmac=key_hmac, hint=hint)
+    session.add(key)
+    await session.flush()
+    return key
+
+
+async def active_key(session: AsyncSession, key_hmac: str) -> ApiKey | None:
+    return await session.scalar(select(ApiKey).where(ApiKey.key_hmac == key_hmac, ApiKey.revoked_at.is_(None)))
+
+
+async def revoke(session: AsyncSession, key_id: str) -> bool:
+    """Revoke a key unless already revoked; False when someone else got there first."""
+    result = await session.execute(
+        update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(revoked_at=now())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

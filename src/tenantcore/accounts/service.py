@@ -1,0 +1,60 @@
+"""Accounts and their keys. Services never commit: the caller owns the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tenantcore.accounts import keys, repository
+from tenantcore.accounts.models import Account
+from tenantcore.api.errors import ApiError
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: the account, the mode their key gives (live or test), and the key."""
+
+    account_id: str
+    mode: str
+    key_id: str
+
+
+async def create_account(session: AsyncSession, secret: bytes, name: str) -> tuple[Account, dict[str, str]]:
+    """A new account with one live and one test key; the keys are returned once, never stored."""
+    account = await repository.add_account(session, name)
+    issued = {mode: await create_key(session, secret, account.id, mode) for mode in keys.MODES}
+    return account, issued
+
+
+async def create_key(session: AsyncSession, secret: bytes, account_id: str, mode: str) -> str:
+    key = keys.generate(mode)
+    await repository.add_key(session, account_id, mode, keys.digest(secret, key), key[-4:])
+    return key
+
+
+async def authenticate(session: AsyncSession, secret: bytes, authorization: str | None) -> Caller:
+    if authorization is None or not authorization.startswith("Bearer"):
+        raise ApiError(
+            401,
+            "invalid_auth_header",
+            "Send the API key as 'Authorization: Bearer tc_live_…' (or tc_test_… for the sandbox).",
+        )
+    scheme, _, token = authorization.partition(" ")
+    if scheme != "Bearer":
+        raise ApiError(401, "invalid_auth_header", "The Authorization header must use the Bearer scheme.")
+    token = token.strip()
+    if not token:
+        raise ApiError(401, "missing_api_key", "The Bearer token is empty: send your API key.")
+    mode = keys.mode_of(token)
+    key = await repository.active_key(session, keys.digest(secret, token)) if mode else None
+    if key is None:
+        raise ApiError(401, "invalid_api_key", "The API key is not valid (unknown, revoked or malformed).")
+    return Caller(key.account_id, key.mode, key.id)
+
+
+async def rotate(session: AsyncSession, secret: bytes, caller: Caller) -> str:
+    """A new key of the caller's mode; the calling key stops working at once."""
+    if not await repository.revoke(session, caller.key_id):
+        raise ApiError(401, "invalid_api_key", "This key was already rotated.")
+    return await create_key(session, secret, caller.account_id, caller.mode)

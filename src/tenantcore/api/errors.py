@@ -1,0 +1,107 @@
+"""Errors as TenantCore's API shows them: `{"detail": {"code": "...", "message": "..."}}`,
+for every status, 404 and 405 included, with a request id on every response."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tenantcore.microsoft import errors as ms
+
+log = logging.getLogger("tenantcore.api")
+
+
+class ApiError(Exception):
+    """Raised by services and routes; rendered by the handler below. Carries its status."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"detail": {"code": code, "message": message}}
+
+
+def _response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status, headers=headers)
+
+
+# Microsoft failures the API does not map more specifically: 502 when Microsoft refused in a
+# way we did not expect, 503 when it is unavailable or throttling us.
+def from_microsoft(error: ms.MicrosoftError) -> ApiError:
+    if isinstance(error, ms.Throttled):
+        retry = str(int(error.retry_after)) if error.retry_after else "30"
+        return ApiError(503, "microsoft_throttled", error.message, {"Retry-After": retry})
+    if isinstance(error, ms.MicrosoftUnavailable):
+        return ApiError(503, "microsoft_unavailable", error.message, {"Retry-After": "30"})
+    if isinstance(error, ms.TokenError | ms.InsufficientPrivileges | ms.ExchangeAccessDenied | ms.Unauthorized):
+        return ApiError(502, error.code, error.message)
+    return ApiError(502, "microsoft_error", error.message)
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _response(request, exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(ms.MicrosoftError)
+    async def _microsoft(request: Request, exc: ms.MicrosoftError) -> JSONResponse:
+        log.warning(
+            "Microsoft error on %s: %s (%s, client-request-id %s)",
+            request.url.path,
+            exc.code,
+            exc.message,
+            exc.client_request_id,
+        )
+        error = from_microsoft(exc)
+        return _response(request, error.status, error.code, error.message, error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.detail, dict) and "code" in exc.detail:
+            return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        message = {
+            404: f"No route {request.method} {request.url.path}.",
+            405: f"{request.method} is not allowed on {request.url.path}.",
+        }.get(exc.status_code, str(exc.detail))
+        return _response(request, exc.status_code, code, message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            return _response(request, 400, "invalid_json", "The request body is not valid JSON.")
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or "request"
+        message = f"{where}: {first.get('msg', 'invalid value')}"
+        if len(errors) > 1:
+            message += f" (and {len(errors) - 1} more)"
+        return _response(request, 400, "invalid_request", message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _response(request, 500, "internal_error", "Something went wrong on our side; it has been logged.")

@@ -1,0 +1,65 @@
+"""The app factory: the API (and, as they land, the web app and worker) over one Runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tenantcore import __version__
+from tenantcore.accounts.routes import router as keys_router
+from tenantcore.api import errors
+from tenantcore.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from tenantcore.config import Settings
+from tenantcore.domains.routes import router as domains_router
+from tenantcore.runtime import Runtime
+from tenantcore.tenants.routes import router as tenants_router
+
+DESCRIPTION = """Adds custom sending domains to Microsoft 365 tenants, returns the DNS records to
+publish, verifies the domains, enables DKIM and watches SPF, DKIM, DMARC and MX health.
+
+Authenticate with `Authorization: Bearer tc_live_…` (real tenants) or `tc_test_…` (the sandbox).
+Errors are `{"detail": {"code": "...", "message": "..."}}`; every response has an `X-Request-ID`."""
+
+
+def announce(runtime: Runtime) -> None:
+    """What a person starting the server needs to know, printed once."""
+    lines = [f"TenantCore {__version__} on {runtime.settings.base_url} (docs: {runtime.settings.base_url}/docs)"]
+    if runtime.sandbox is not None and runtime.sandbox.dns and runtime.sandbox.emulator:
+        lines.append(
+            f"sandbox: DNS {runtime.sandbox.dns.address}, Microsoft 365 emulator {runtime.sandbox.emulator.url}"
+        )
+    if runtime.first_keys:
+        lines += [
+            "",
+            "First start: an account was created. Its API keys are shown ONCE; store them now:",
+            f"  live: {runtime.first_keys['live']}",
+            f"  test: {runtime.first_keys['test']}  (sandbox)",
+            "",
+        ]
+    print("\n".join(lines), flush=True)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    settings = settings or Settings()
+    runtime = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        announce(runtime)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(title="TenantCore", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.runtime = runtime
+    errors.install(app)
+    app.include_router(tenants_router)
+    app.include_router(domains_router)
+    app.include_router(keys_router)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,44 @@
+"""Settings: every one comes from a `TENANTCORE_*` environment variable (or a CLI flag)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TENANTCORE_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="SQLite file, sandbox state and the server secret live here.")
+    database_url: str | None = Field(
+        None, description="Default: SQLite in data_dir. PostgreSQL: postgresql+asyncpg://…"
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(None, description="How browsers reach this server (consent redirect).")
+    secret_key: SecretStr | None = Field(None, description="HMAC key for API keys; default: generated in data_dir.")
+
+    domain_limit: int = Field(12, description="Domains per tenant.")
+    tenant_limit: int = Field(25, description="Tenants per account (402 tenant_limit_reached beyond).")
+    max_body_bytes: int = 64 * 1024
+
+    # Live mode: the operator's multi-tenant Entra app.
+    ms_client_id: str | None = None
+    ms_client_secret: SecretStr | None = None
+    dns_nameservers: list[str] = Field(default_factory=list, description="Live DNS resolvers; default: system.")
+
+    # Sandbox mode: the in-process emulator and DNS server.
+    sandbox: bool = True
+    sandbox_dns_port: int = 0  # 0: any free loopback port
+    sandbox_emulator_port: int = 0
+    sandbox_accepted_lag: float = 0.0
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{(self.data_dir / 'tenantcore.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tenantcore.db import Base, UTCDateTime, new_id, now
+
+
+class Domain(Base):
+    """A custom domain of a tenant: what Microsoft issued for it and what DNS last showed."""
+
+    __tablename__ = "domains"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_domains_tenant_name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[str] = mapped_column(String(36), index=True)
+    mode: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(253), index=True)
+    # pending: reserved, Microsoft not yet called; added; verified; dkim_enabled
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    is_default: Mapped[bool] = mapped_column(default=False)
+    is_verified: Mapped[bool] = mapped_column(default=False)
+    dkim_enabled: Mapped[bool] = mapped_column(default=False)
+    verification_records: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    service_records: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    dkim_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The last DNS check (spec fields, then ours).
+    spf_status: Mapped[str] = mapped_column(String(2048), default="missing")
+    dkim_status: Mapped[str] = mapped_column(String(256), default="missing")
+    dmarc_status: Mapped[str] = mapped_column(String(2048), default="missing")
+    mx_status: Mapped[str] = mapped_column(String(256), default="missing")
+    grade: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # findings, selectors, observed
+    last_checked: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from tenantcore.api.deps import CallerDep, RuntimeDep, TenantId
+from tenantcore.dnshealth.exports import to_bind, to_csv
+from tenantcore.domains import repository, service
+from tenantcore.domains.schemas import (
+    AddDomain,
+    AddDomainResult,
+    DkimStatus,
+    DomainDns,
+    DomainItem,
+    DomainList,
+    EnableDkimResult,
+    Health,
+    Published,
+    VerifyResult,
+)
+from tenantcore.tenants import service as tenants
+
+router = APIRouter(prefix="/v1/tenants/{tenant_id}/domains", tags=["domains"])
+
+
+@router.get("", response_model=DomainList)
+async def list_domains(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId) -> DomainList:
+    """All custom domains of a tenant with their last DNS health."""
+    tenant = await tenants.get(runtime, caller, tenant_id)
+    async with runtime.sessions() as session:
+        rows = await repository.for_tenant(session, tenant.id)
+    items = [
+        DomainItem(
+            id=d.id,
+            domain_name=d.name,
+            is_default=d.is_default,
+            is_verified=d.is_verified,
+            spf_status=d.spf_status,
+            dkim_status=d.dkim_status,
+            dmarc_status=d.dmarc_status,
+            mx_status=d.mx_status,
+            last_checked=d.last_checked,
+        )
+        for d in rows
+    ]
+    return DomainList(tenant_id=tenant.ms_tenant_id, domains=items, count=len(items))
+
+
+@router.post("", response_model=AddDomainResult, status_code=201)
+async def add_domain(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, body: AddDomain) -> dict:
+    """Add a domain in Microsoft 365 and return the DNS records to publish."""
+    tenant = await tenants.get(runtime, caller, tenant_id)
+    domain, report = await service.add(runtime, caller, tenant_id, body.domain)
+    return service.add_response(tenant, domain, report)
+
+
+@router.post("/{domain_name}/verify", response_model=VerifyResult)
+async def verify_domain(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> VerifyResult:
+    """Trigger Microsoft's verification once the TXT record is published."""
+    domain = await service.verify(runtime, caller, tenant_id, domain_name)
+    return VerifyResult(
+        status="success",
+        domain_name=domain.name,
+        is_verified=True,
+        message="Domain successfully verified in Microsoft 365",
+    )
+
+
+@router.post("/{domain_name}/enable-dkim", response_model=EnableDkimResult)
+async def enable_dkim(
+    runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str
+) -> EnableDkimResult:
+    """Enable DKIM signing once both selector CNAMEs are published."""
+    domain = await service.enable_dkim(runtime, caller, tenant_id, domain_name)
+    return EnableDkimResult(
+        status="success", domain_name=domain.name, dkim_status="enabled", message="DKIM successfully enabled"
+    )
+
+
+@router.get("/{domain_name}/dkim-status", response_model=DkimStatus)
+async def dkim_status(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> dict:
+    """DKIM state for polling until the CNAMEs have propagated (checks DNS live)."""
+    return await service.dkim_status(runtime, caller, tenant_id, domain_name)
+
+
+@router.get("/{domain_name}/dns", response_model=DomainDns)
+async def get_dns(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> dict:
+    """Stored records and the last recorded DNS health (no live query; see POST …/dns-check)."""
+    tenant, domain = await service.load(runtime, caller, tenant_id, domain_name)
+    return service.dns_response(tenant, domain)
+
+
+@router.post("/{domain_name}/dns-check", response_model=DomainDns)
+async def dns_check(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> dict:
+    """Query DNS now, store and return the result."""
+    tenant, domain = await service.dns_check(runtime, caller, tenant_id, domain_name)
+    return service.dns_response(tenant, domain)
+
+
+@router.get("/{domain_name}/health", response_model=Health)
+async def health(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> Health:
+    """The last check's findings, each with severity and how to fix it."""
+    _, domain = await service.load(runtime, caller, tenant_id, domain_name)
+    stored = domain.health or {}
+    return Health(
+        domain_name=domain.name,
+        grade=domain.grade,
+        fingerprint=domain.fingerprint,
+        selectors=stored.get("selectors", {}),
+        ready_to_enable=bool(stored.get("ready_to_enable")),
+        findings=stored.get("findings", []),
+        last_checked=domain.last_checked,
+    )
+
+
+@router.get(
+    "/{domain_name}/dns/export",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}, "text/csv": {}}}},
+)
+async def export(
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    tenant_id: TenantId,
+    domain_name: str,
+    format: Annotated[Literal["bind", "csv"], Query(description="bind or csv")] = "bind",
+) -> Response:
+    """The records to publish as a BIND zone snippet or registrar CSV."""
+    _, domain = await service.load(runtime, caller, tenant_id, domain_name)
+    records = service.expected(domain).records
+    if format == "csv":
+        return Response(
+            to_csv(records),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{domain.name}.csv"'},
+        )
+    return Response(
+        to_bind(records),
+        media_type="text/plain",
+        headers={"Content-Disposition": f'attachment; filename="{domain.name}.zone"'},
+    )
+
+
+@router.post("/{domain_name}/dns/publish", response_model=Published)
+async def publish(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> dict:
+    """Test mode: write the records into the sandbox DNS (live: no DNS provider yet)."""
+    return await service.publish(runtime, caller, tenant_id, domain_name)
+
+
+@router.delete("/{domain_name}", status_code=204)
+async def delete_domain(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> Response:
+    """Remove the domain from Microsoft 365 and from TenantCore."""
+    await service.delete(runtime, caller, tenant_id, domain_name)
+    return Response(status_code=204)

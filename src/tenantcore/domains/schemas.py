@@ -1,0 +1,252 @@
+"""Domain wire shapes: exactly the spec's fields (`../shared/spec/domains-api.txt`), plus ours."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TENANT_EXAMPLE = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+
+
+class DomainItem(BaseModel):
+    id: str
+    domain_name: str
+    is_default: bool
+    is_verified: bool
+    spf_status: str = Field(description='Raw SPF TXT record, or "missing" ("unknown" when DNS did not answer)')
+    dkim_status: str = Field(description='"healthy", "partial", "missing", or selector detail')
+    dmarc_status: str = Field(description='Raw DMARC TXT record, or "missing"')
+    mx_status: str = Field(description='Raw MX record, or "missing"')
+    last_checked: datetime | None = Field(description="When DNS was last queried")
+
+
+class DomainList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tenant_id": TENANT_EXAMPLE,
+                    "domains": [
+                        {
+                            "id": "uuid",
+                            "domain_name": "mail.acmecorp.com",
+                            "is_default": True,
+                            "is_verified": True,
+                            "spf_status": "v=spf1 include:spf.protection.outlook.com -all",
+                            "dkim_status": "healthy",
+                            "dmarc_status": "v=DMARC1; p=quarantine; rua=mailto:dmarc@acmecorp.com",
+                            "mx_status": "acmecorp-com.mail.protection.outlook.com.",
+                            "last_checked": "2025-04-20T08:00:00Z",
+                        }
+                    ],
+                    "count": 1,
+                }
+            ]
+        }
+    )
+
+    tenant_id: str
+    domains: list[DomainItem]
+    count: int
+
+
+class AddDomain(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"domain": "mail.acmecorp.com"}]})
+
+    domain: str = Field(
+        description="The custom domain to add. .onmicrosoft.com domains are not allowed.", max_length=300
+    )
+
+
+class DomainSummary(BaseModel):
+    domain_name: str
+    is_default: bool
+    is_verified: bool
+
+
+class LiveDnsStatus(BaseModel):
+    spf_status: str
+    dkim_status: str
+    dmarc_status: str
+    mx_status: str
+
+
+class DkimVerificationState(BaseModel):
+    status: str
+    message: str
+
+
+class AddDomainResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "success",
+                    "tenant_id": TENANT_EXAMPLE,
+                    "domain": {"domain_name": "mail.acmecorp.com", "is_default": False, "is_verified": False},
+                    "verification_dns_records": [
+                        {"recordType": "domainDnsTxtRecord", "label": "@", "text": "MS=ms12345678", "ttl": 3600}
+                    ],
+                    "service_configuration_records": [
+                        {
+                            "recordType": "domainDnsMxRecord",
+                            "label": "@",
+                            "mailExchange": "mail.acmecorp.com.mail.protection.outlook.com",
+                            "preference": 0,
+                            "ttl": 3600,
+                        }
+                    ],
+                    "live_dns_status": {
+                        "spf_status": "missing",
+                        "dkim_status": "missing",
+                        "dmarc_status": "missing",
+                        "mx_status": "missing",
+                    },
+                    "dkim_verification_state": {"status": "missing", "message": "missing (selector1, selector2)"},
+                }
+            ]
+        }
+    )
+
+    status: str
+    tenant_id: str
+    domain: DomainSummary
+    verification_dns_records: list[dict[str, Any]]
+    service_configuration_records: list[dict[str, Any]]
+    live_dns_status: LiveDnsStatus
+    dkim_verification_state: DkimVerificationState
+
+
+class VerifyResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "success",
+                    "domain_name": "mail.acmecorp.com",
+                    "is_verified": True,
+                    "message": "Domain successfully verified in Microsoft 365",
+                }
+            ]
+        }
+    )
+
+    status: str
+    domain_name: str
+    is_verified: bool
+    message: str
+
+
+class EnableDkimResult(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "success",
+                    "domain_name": "mail.acmecorp.com",
+                    "dkim_status": "enabled",
+                    "message": "DKIM successfully enabled",
+                }
+            ]
+        }
+    )
+
+    status: str
+    domain_name: str
+    dkim_status: str
+    message: str
+
+
+class DkimStatus(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "domain_name": "mail.acmecorp.com",
+                    "dkim_status": "pending",
+                    "selectors": {"selector1": "missing", "selector2": "propagated"},
+                    "ready_to_enable": False,
+                    "last_checked": "2025-04-20T08:00:00Z",
+                }
+            ]
+        }
+    )
+
+    domain_name: str
+    dkim_status: str = Field(description='"pending", "ready", "enabled"')
+    selectors: dict[str, str] = Field(description="Status of selector1 and selector2")
+    ready_to_enable: bool
+    last_checked: datetime | None
+
+
+class DnsStatus(BaseModel):
+    spf: str
+    dkim: str
+    dmarc: str
+    mx: str
+
+
+class DomainDns(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "tenant_id": TENANT_EXAMPLE,
+                    "domain_name": "mail.acmecorp.com",
+                    "is_default": False,
+                    "is_verified": True,
+                    "dns_status": {
+                        "spf": "v=spf1 include:spf.protection.outlook.com -all",
+                        "dkim": "healthy",
+                        "dmarc": "v=DMARC1; p=quarantine",
+                        "mx": "mail.acmecorp.com.mail.protection.outlook.com.",
+                    },
+                    "verification_dns_records": [],
+                    "service_configuration_records": [
+                        {
+                            "recordType": "domainDnsMxRecord",
+                            "label": "@",
+                            "mailExchange": "mail.acmecorp.com.mail.protection.outlook.com",
+                            "preference": 0,
+                            "ttl": 3600,
+                        },
+                        {
+                            "recordType": "domainDnsCnameRecord",
+                            "label": "selector1._domainkey",
+                            "canonicalName": "selector1-mail-acmecorp-com._domainkey.acmecorp.onmicrosoft.com",
+                            "ttl": 3600,
+                        },
+                    ],
+                    "last_checked": "2025-04-20T08:00:00Z",
+                }
+            ]
+        }
+    )
+
+    tenant_id: str
+    domain_name: str
+    is_default: bool
+    is_verified: bool
+    dns_status: DnsStatus
+    verification_dns_records: list[dict[str, Any]]
+    service_configuration_records: list[dict[str, Any]]
+    last_checked: datetime | None
+
+
+class Health(BaseModel):
+    domain_name: str
+    grade: str | None = Field(description="Worst finding: ok, info, warning, error, or unknown")
+    fingerprint: str | None
+    selectors: dict[str, str]
+    ready_to_enable: bool
+    findings: list[dict[str, Any]]
+    last_checked: datetime | None
+
+
+class Published(BaseModel):
+    status: str
+    domain_name: str
+    published: list[dict[str, Any]]
+    dns_status: DnsStatus

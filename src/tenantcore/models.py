@@ -1,0 +1,9 @@
+"""Importing every model registers its table on `Base.metadata` (for Alembic and tests)."""
+
+from __future__ import annotations
+
+
+def load_all() -> None:
+    import tenantcore.accounts.models
+    import tenantcore.domains.models
+    import tenantcore.tenants.models  # noqa: F401

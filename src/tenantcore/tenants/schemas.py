@@ -1,0 +1,51 @@
+"""Tenant wire shapes (TenantCore's documented tenant fields)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TenantOut(BaseModel):
+    id: str = Field(description="TenantCore's id for this connection")
+    tenant_id: str = Field(description="The Microsoft tenant GUID")
+    tenant_name: str
+    tenant_domain: str = Field(description="The tenant's initial .onmicrosoft.com domain")
+    default_domain: str | None
+    domain_count: int
+    mailbox_count: int = 0
+    status: str | None = None
+    discovery_completed: bool
+    exchange_bootstrap_status: str = Field(description="ready, pending or failed")
+    consented_at: datetime
+    last_sync_at: datetime | None
+
+
+class TenantList(BaseModel):
+    tenants: list[TenantOut]
+    count: int
+
+
+class ConnectTenant(BaseModel):
+    """Live keys: the GUID of a tenant whose admin already consented to the app.
+    Test keys: a name for a new sandbox tenant (or the GUID of an existing sandbox tenant)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"tenant_name": "Acme Corp"}]})
+
+    tenant_id: UUID | None = None
+    tenant_name: str | None = Field(None, min_length=1, max_length=64)
+
+
+class ConsentUrl(BaseModel):
+    consent_url: str
+    expires_in: int
+
+
+class SyncResult(BaseModel):
+    tenant_id: str
+    added: list[str]
+    removed: list[str]
+    updated: list[str]
+    domain_count: int
