@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tenantcore import aio
 from tenantcore.accounts import service as accounts
 from tenantcore.app import create_app
 from tenantcore.config import Settings
@@ -29,18 +28,14 @@ class Service:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
 
-    def new_account(self) -> dict[str, str]:
+    async def new_account(self) -> dict[str, str]:
         """Another account, made the way `tenantcore keys` does: through the same database."""
-
-        async def make() -> dict[str, str]:
-            other = Runtime(Settings(data_dir=self.settings.data_dir, sandbox=False))
-            async with other.sessions() as session:
-                _, keys = await accounts.create_account(session, other.secret, "other")
-                await session.commit()
-            await other.engine.dispose()
-            return keys
-
-        return aio.run(make())
+        other = Runtime(Settings(data_dir=self.settings.data_dir, sandbox=False))
+        async with other.sessions() as session:
+            _, keys = await accounts.create_account(session, other.secret, "other")
+            await session.commit()
+        await other.engine.dispose()
+        return keys
 
     def stop(self) -> None:
         self.server.stop()
