@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -49,12 +50,21 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         announce(runtime)
+        # Start-up objects (routes, models, compiled statements) never die: keep them out of
+        # every collection. The cyclic GC was 12% of a request's CPU (bench/README.md).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
             await runtime.close()
 
-    app = FastAPI(title="TenantCore", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="TenantCore",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
     app.state.runtime = runtime
     errors.install(app)
     app.include_router(tenants_router)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts.models import Account, ApiKey
@@ -35,8 +35,14 @@ async def add_key(session: AsyncSession, account_id: str, mode: str, key_hmac: s
     return key
 
 
-async def active_key(session: AsyncSession, key_hmac: str) -> ApiKey | None:
-    return await session.scalar(select(ApiKey).where(ApiKey.key_hmac == key_hmac, ApiKey.revoked_at.is_(None)))
+async def active_key(session: AsyncSession, key_hmac: str) -> Row[tuple[str, str, str]] | None:
+    """(id, account_id, mode) of a live key: on every request, so columns only, no ORM object."""
+    result = await session.execute(
+        select(ApiKey.id, ApiKey.account_id, ApiKey.mode).where(
+            ApiKey.key_hmac == key_hmac, ApiKey.revoked_at.is_(None)
+        )
+    )
+    return result.first()
 
 
 async def revoke(session: AsyncSession, key_id: str) -> bool:

@@ -2,29 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Header, Path, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts.service import Caller, authenticate
 from tenantcore.api.errors import ApiError
 from tenantcore.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies are `async def` on purpose: FastAPI runs plain `def` ones in a thread pool,
+# a thread hop per dependency per request (it halved throughput, bench/README.md).
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+async def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> AsyncIterator[AsyncSession]:
+    """One session per request for authentication and reads: every database round trip on
+    SQLite is a hop to aiosqlite's thread, so a request should make as few as it can."""
+    async with runtime.sessions() as session:
+        yield session
 
 
 async def get_caller(
     runtime: Annotated[Runtime, Depends(get_runtime)],
+    session: Annotated[AsyncSession, Depends(get_session)],
     authorization: Annotated[str | None, Header(description="Bearer tc_live_… or tc_test_…")] = None,
 ) -> Caller:
-    async with runtime.sessions() as session:
+    try:
         return await authenticate(session, runtime.secret, authorization)
+    finally:
+        # Hand the connection back now: write endpoints open their own sessions, and holding
+        # this one across them exhausts the pool under concurrent writes.
+        await session.close()
 
 
-def tenant_guid(tenant_id: Annotated[str, Path(description="The Microsoft tenant GUID")]) -> str:
+async def tenant_guid(tenant_id: Annotated[str, Path(description="The Microsoft tenant GUID")]) -> str:
     try:
         return str(UUID(tenant_id))
     except ValueError as exc:
@@ -32,5 +48,6 @@ def tenant_guid(tenant_id: Annotated[str, Path(description="The Microsoft tenant
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 TenantId = Annotated[str, Depends(tenant_guid)]

@@ -35,7 +35,10 @@ class RequestIdMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over `limit` bytes with 413, by Content-Length or while streaming."""
+    """Refuse bodies over `limit` bytes with 413, by Content-Length or while streaming.
+
+    FastAPI's own `max_body_size` answers 413 as plain text before any handler runs; ours
+    keeps the API's error body and the request id on that response too."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app

@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from tenantcore.api.deps import CallerDep, RuntimeDep, TenantId
+from tenantcore.api.deps import CallerDep, RuntimeDep, SessionDep, TenantId
 from tenantcore.dnshealth.exports import to_bind, to_csv
 from tenantcore.domains import repository, service
 from tenantcore.domains.schemas import (
@@ -25,26 +25,27 @@ router = APIRouter(prefix="/v1/tenants/{tenant_id}/domains", tags=["domains"])
 
 
 @router.get("", response_model=DomainList)
-async def list_domains(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId) -> DomainList:
+async def list_domains(caller: CallerDep, session: SessionDep, tenant_id: TenantId) -> DomainList:
     """All custom domains of a tenant with their last DNS health."""
-    tenant = await tenants.get(runtime, caller, tenant_id)
-    async with runtime.sessions() as session:
-        rows = await repository.for_tenant(session, tenant.id)
+    rows = await repository.listing(session, caller.account_id, caller.mode, tenant_id)
+    if rows is None:
+        raise tenants.not_found(tenant_id)
     items = [
         DomainItem(
-            id=d.id,
-            domain_name=d.name,
-            is_default=d.is_default,
-            is_verified=d.is_verified,
-            spf_status=d.spf_status,
-            dkim_status=d.dkim_status,
-            dmarc_status=d.dmarc_status,
-            mx_status=d.mx_status,
-            last_checked=d.last_checked,
+            id=r.id,
+            domain_name=r.name,
+            is_default=r.is_default,
+            is_verified=r.is_verified,
+            spf_status=r.spf_status,
+            dkim_status=r.dkim_status,
+            dmarc_status=r.dmarc_status,
+            mx_status=r.mx_status,
+            last_checked=r.last_checked,
         )
-        for d in rows
+        for r in rows
+        if r.id is not None
     ]
-    return DomainList(tenant_id=tenant.ms_tenant_id, domains=items, count=len(items))
+    return DomainList(tenant_id=tenant_id, domains=items, count=len(items))
 
 
 @router.post("", response_model=AddDomainResult, status_code=201)

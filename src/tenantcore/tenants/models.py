@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantcore.db import Base, UTCDateTime, new_id, now
@@ -23,7 +23,6 @@ class Tenant(Base):
     default_domain: Mapped[str | None] = mapped_column(String(253), nullable=True)
     exchange_bootstrap_status: Mapped[str] = mapped_column(String(16), default="pending")
     discovery_completed: Mapped[bool] = mapped_column(default=False)
-    credentials_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)  # per-tenant app, Fernet
     domain_slots: Mapped[int] = mapped_column(Integer, default=0)  # bumped to serialise adds (see domains.service)
     consented_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -41,13 +41,15 @@ def to_out(tenant: Tenant, domain_count: int) -> TenantOut:
     )
 
 
+def not_found(ms_tenant_id: str) -> ApiError:
+    return ApiError(404, "tenant_not_found", f"Tenant {ms_tenant_id} does not exist or belongs to a different account.")
+
+
 async def get(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> Tenant:
     async with runtime.sessions() as session:
         tenant = await repository.get_for(session, caller.account_id, caller.mode, ms_tenant_id)
     if tenant is None:
-        raise ApiError(
-            404, "tenant_not_found", f"Tenant {ms_tenant_id} does not exist or belongs to a different account."
-        )
+        raise not_found(ms_tenant_id)
     return tenant
 
 

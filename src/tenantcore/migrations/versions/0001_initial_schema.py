@@ -55,7 +55,6 @@ def upgrade() -> None:
         sa.Column("default_domain", sa.String(length=253), nullable=True),
         sa.Column("exchange_bootstrap_status", sa.String(length=16), nullable=False),
         sa.Column("discovery_completed", sa.Boolean(), nullable=False),
-        sa.Column("credentials_encrypted", sa.Text(), nullable=True),
         sa.Column("domain_slots", sa.Integer(), nullable=False),
         sa.Column("consented_at", tenantcore.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_sync_at", tenantcore.db.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,160 @@
+"""`GET /v1/tenants/{id}/domains` (12 domains) under 64 concurrent connections on loopback,
+side by side with a bare Starlette endpoint returning the same JSON: the framework's ceiling.
+
+    ./dev bench api_bench [--seconds 10] [--connections 64]
+
+Both servers run the same way (one uvicorn process, uvloop + httptools) and are loaded by
+wrk (1 thread, so the client takes as little of the 2 cores as it can).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BARE_APP = """
+import json, os
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+BODY = open(os.environ["BENCH_BODY"], "rb").read()
+async def domains(request):
+    return Response(BODY, media_type="application/json")
+app = Starlette(routes=[Route("/v1/tenants/{tenant_id}/domains", domains)])
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(url: str, headers: dict[str, str] | None = None) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=1)
+            return
+        except Exception:
+            time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def call(url: str, key: str, method: str = "GET", body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def wrk(url: str, key: str, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {key}", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def pct(label: str) -> float:
+        value, unit = re.search(rf"\s{label}\s+([\d.]+)(us|ms|s)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": pct("50%"), "p99": pct("99%"), "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk not found: run `./dev bench api_bench` (it installs Debian's wrk) or apt-get install wrk")
+    venv_bin = Path(sys.executable).parent
+    work = Path(tempfile.mkdtemp(prefix="tc-apibench-"))
+    port = free_port()
+    env = {**os.environ, "TENANTCORE_DATA_DIR": str(work / "data"), "TENANTCORE_PORT": str(port)}
+    server = subprocess.Popen(
+        [str(venv_bin / "tenantcore"), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        key = ""
+        deadline = time.monotonic() + 60
+        while not key and time.monotonic() < deadline:
+            line = server.stdout.readline()
+            if "test: tc_test_" in line:
+                key = line.split()[1]
+        base = f"http://127.0.0.1:{port}"
+        wait_up(f"{base}/openapi.json")
+        tenant = call(f"{base}/v1/tenants", key, "POST", {"tenant_name": "Bench"})["tenant_id"]
+        for i in range(12):
+            name = f"d{i:02d}-bench.com"
+            call(f"{base}/v1/tenants/{tenant}/domains", key, "POST", {"domain": name})
+            call(f"{base}/v1/tenants/{tenant}/domains/{name}/dns/publish", key, "POST")
+        url = f"{base}/v1/tenants/{tenant}/domains"
+        listing = call(url, key)
+        assert listing["count"] == 12
+        body = work / "body.json"
+        body.write_bytes(json.dumps(listing).encode())
+        wrk(url, key, 2, args.connections)  # warm-up
+        ours = wrk(url, key, args.seconds, args.connections)
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=20)
+
+    bare_port = free_port()
+    (work / "bare.py").write_text(BARE_APP)
+    bare = subprocess.Popen(
+        [
+            str(venv_bin / "uvicorn"),
+            "bare:app",
+            "--port",
+            str(bare_port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=work,
+        env={**os.environ, "BENCH_BODY": str(body)},
+    )
+    try:
+        bare_url = f"http://127.0.0.1:{bare_port}/v1/tenants/{tenant}/domains"
+        wait_up(bare_url)
+        wrk(bare_url, key, 2, args.connections)
+        ceiling = wrk(bare_url, key, args.seconds, args.connections)
+    finally:
+        bare.send_signal(signal.SIGINT)
+        bare.wait(timeout=20)
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(
+        f"\nGET /v1/tenants/{{id}}/domains, 12 domains ({len(body.read_bytes()) if body.exists() else '?'} B), "
+        f"{args.connections} connections, {args.seconds} s, 1 process each\n"
+    )
+    print(f"{'':30}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    for name, r in (("TenantCore (auth + SQLite)", ours), ("bare Starlette, same JSON", ceiling)):
+        print(f"{name:30}{r['rps']:>10,.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['non2xx']:>10}")
+    print(f"\nTenantCore serves {ours['rps'] / ceiling['rps']:.0%} of the bare framework's rate")
+
+
+if __name__ == "__main__":
+    main()
