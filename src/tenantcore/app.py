@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,8 +15,10 @@ from tenantcore.api import errors
 from tenantcore.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from tenantcore.config import Settings
 from tenantcore.domains.routes import router as domains_router
+from tenantcore.events.routes import router as events_router
 from tenantcore.runtime import Runtime
 from tenantcore.tenants.routes import router as tenants_router
+from tenantcore.worker.runner import Worker
 
 DESCRIPTION = """Adds custom sending domains to Microsoft 365 tenants, returns the DNS records to
 publish, verifies the domains, enables DKIM and watches SPF, DKIM, DMARC and MX health.
@@ -50,6 +53,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         announce(runtime)
+        worker = Worker(runtime) if settings.worker else None
+        task = asyncio.create_task(worker.run_forever()) if worker else None
         # Start-up objects (routes, models, compiled statements) never die: keep them out of
         # every collection. The cyclic GC was 12% of a request's CPU (bench/README.md).
         gc.collect()
@@ -57,6 +62,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         try:
             yield
         finally:
+            if worker is not None and task is not None:
+                worker.stop()
+                await task
             await runtime.close()
 
     app = FastAPI(
@@ -70,6 +78,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(tenants_router)
     app.include_router(domains_router)
     app.include_router(keys_router)
+    app.include_router(events_router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -272,6 +273,40 @@ def serve(
         http="httptools",
         access_log=False,
     )
+
+
+@app.command()
+def worker(
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory [TENANTCORE_DATA_DIR, ./data].")] = None,
+) -> None:
+    """Run a reconciler worker on its own: re-check DNS on schedule and finish onboarding.
+
+    Run any number of these on any machines against one PostgreSQL
+    (TENANTCORE_DATABASE_URL); they claim disjoint batches and take over from dead ones.
+    Live-mode domains only: sandbox domains are reconciled by the serving process.
+    """
+    import signal
+
+    from tenantcore.config import Settings
+    from tenantcore.runtime import Runtime
+    from tenantcore.worker.runner import Worker
+
+    settings = Settings(**({"data_dir": data_dir} if data_dir else {}), sandbox=False)
+
+    async def go() -> None:
+        runtime = Runtime(settings)
+        await runtime.start(bootstrap=False)
+        running = Worker(runtime)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, running.stop)
+        Console(stderr=True).print(f"worker {running.owner} on {settings.db_url.split('@')[-1]}")
+        try:
+            await running.run_forever()
+        finally:
+            await runtime.close()
+
+    aio.run(go())
 
 
 keys = typer.Typer(help="API keys.")

@@ -24,10 +24,21 @@ class Settings(BaseSettings):
     tenant_limit: int = Field(25, description="Tenants per account (402 tenant_limit_reached beyond).")
     max_body_bytes: int = 64 * 1024
 
+    # The reconciler (tenantcore.worker): embedded in `serve`, or `tenantcore worker` processes.
+    worker: bool = Field(True, description="Run a worker inside `tenantcore serve`.")
+    check_interval: float = Field(900.0, description="Seconds between DNS checks of a domain.")
+    worker_batch: int = Field(500, description="Domains a worker claims at a time.")
+    worker_lease: float = Field(300.0, description="Seconds a claim holds before others may take it over.")
+    worker_idle: float = Field(2.0, description="Seconds a worker sleeps when nothing is due.")
+    followup_verify: bool = Field(True, description="Verify domains whose TXT has become visible.")
+    followup_dkim: bool = Field(True, description="Create DKIM keys for verified domains, enable once CNAMEs show.")
+    followup_backoff: float = Field(60.0, description="First wait after a failed follow-up; doubles, capped at 6 h.")
+
     # Live mode: the operator's multi-tenant Entra app.
     ms_client_id: str | None = None
     ms_client_secret: SecretStr | None = None
     dns_nameservers: list[str] = Field(default_factory=list, description="Live DNS resolvers; default: system.")
+    dns_concurrency: int = Field(500, description="DNS queries in flight per process.")
 
     # Sandbox mode: the in-process emulator and DNS server.
     sandbox: bool = True

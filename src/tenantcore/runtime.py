@@ -4,6 +4,7 @@ per mode the Microsoft clients and the DNS health checker."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -34,9 +35,10 @@ class Runtime:
         self._checkers: dict[str, HealthChecker] = {}
         self.first_keys: dict[str, str] = {}
 
-    async def start(self) -> None:
+    async def start(self, bootstrap: bool = True) -> None:
         await upgrade_async(self.settings.db_url)
-        self.first_keys = await self._bootstrap()
+        if bootstrap:
+            self.first_keys = await self._bootstrap()
         if self.settings.sandbox:
             s = self.settings
             self.sandbox = Sandbox(s.data_dir, s.sandbox_dns_port, s.sandbox_emulator_port, s.sandbox_accepted_lag)
@@ -82,9 +84,11 @@ class Runtime:
         checker = self._checkers.get(mode)
         if checker is None:
             if mode == "test":
-                config = self.require_sandbox().resolver
+                config = replace(self.require_sandbox().resolver, concurrency=self.settings.dns_concurrency)
             else:
-                config = ResolverConfig(nameservers=tuple(self.settings.dns_nameservers))
+                config = ResolverConfig(
+                    nameservers=tuple(self.settings.dns_nameservers), concurrency=self.settings.dns_concurrency
+                )
             checker = self._checkers[mode] = HealthChecker(config)
         return checker
 

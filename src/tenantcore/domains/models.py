@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantcore.db import Base, UTCDateTime, new_id, now
@@ -37,5 +37,12 @@ class Domain(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(32), nullable=True)
     health: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # findings, selectors, observed
     last_checked: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The reconciler's bookkeeping (tenantcore.worker).
+    next_check_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    check_count: Mapped[int] = mapped_column(Integer, default=0)
+    followup_failures: Mapped[int] = mapped_column(Integer, default=0)
+    followup_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)

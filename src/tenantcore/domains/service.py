@@ -24,11 +24,14 @@ from tenantcore.dnshealth.records import ExpectedRecords
 from tenantcore.domains import repository
 from tenantcore.domains.models import Domain
 from tenantcore.domains.schemas import DkimVerificationState
+from tenantcore.events.models import Event
+from tenantcore.events.service import emit, event
 from tenantcore.microsoft import errors as ms
 from tenantcore.runtime import Runtime
 from tenantcore.tenants import repository as tenants_repo
 from tenantcore.tenants import service as tenants
 from tenantcore.tenants.models import Tenant
+from tenantcore.worker import changes
 
 STALE_RESERVATION = timedelta(minutes=2)
 
@@ -62,7 +65,13 @@ def expected(domain: Domain) -> ExpectedRecords:
     )
 
 
-def store_health(domain: Domain, report: HealthReport) -> None:
+def store_health(domain: Domain, report: HealthReport, interval: float, tenant_id: str) -> list[Event]:
+    """Keep the report on the domain, schedule its next check, and return the events the
+    change from the previous check raises (`tenant_id`: the Microsoft tenant GUID)."""
+    events = [
+        event(domain.account_id, domain.mode, tenant_id, domain.name, type_, message, data)
+        for type_, message, data in changes.changes(domain.grade, domain.fingerprint, report)
+    ]
     domain.spf_status, domain.dkim_status = report.spf_status, report.dkim_status
     domain.dmarc_status, domain.mx_status = report.dmarc_status, report.mx_status
     domain.grade, domain.fingerprint = report.grade.value, report.fingerprint
@@ -73,20 +82,23 @@ def store_health(domain: Domain, report: HealthReport) -> None:
         "ready_to_enable": report.ready_to_enable,
         "observed": report.observed,
     }
+    domain.check_count = (domain.check_count or 0) + 1
+    domain.next_check_at = changes.next_check(interval, report.checked_at)
+    return events
 
 
-async def save(runtime: Runtime, domain: Domain) -> Domain:
+async def save(runtime: Runtime, domain: Domain, events: list[Event] | None = None) -> Domain:
     async with runtime.sessions() as session:
         merged = await session.merge(domain)
+        emit(session, *(events or []))
         await session.commit()
         return merged
 
 
-async def check(runtime: Runtime, mode: str, domain: Domain) -> HealthReport:
-    """A fresh DNS check of the domain against what Microsoft issued; stored."""
-    report = await runtime.checker(mode).check(domain.name, expected(domain), domain.is_verified)
-    store_health(domain, report)
-    return report
+async def check(runtime: Runtime, tenant: Tenant, domain: Domain) -> tuple[HealthReport, list[Event]]:
+    """A fresh DNS check of the domain against what Microsoft issued; stored on the domain."""
+    report = await runtime.checker(domain.mode).check(domain.name, expected(domain), domain.is_verified)
+    return report, store_health(domain, report, runtime.settings.check_interval, tenant.ms_tenant_id)
 
 
 def dkim_state(report_or_domain: HealthReport | Domain) -> DkimVerificationState:
@@ -157,9 +169,10 @@ async def add(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str
     domain.is_verified, domain.is_default = created.is_verified, created.is_default
     domain.verification_records, domain.service_records = verification, service
     if created.is_verified:
-        await _ensure_dkim_config(runtime, caller.mode, tenant, domain)
-    report = await check(runtime, caller.mode, domain)
-    return await save(runtime, domain), report
+        await ensure_dkim_config(runtime, caller.mode, tenant, domain)
+    report, events = await check(runtime, tenant, domain)
+    domain.next_check_at = changes.first_check(runtime.settings.check_interval)
+    return await save(runtime, domain, events), report
 
 
 def add_response(tenant: Tenant, domain: Domain, report: HealthReport) -> dict[str, object]:
@@ -177,7 +190,17 @@ def add_response(tenant: Tenant, domain: Domain, report: HealthReport) -> dict[s
 # --- verify and DKIM -------------------------------------------------------------------------
 
 
-async def _ensure_dkim_config(runtime: Runtime, mode: str, tenant: Tenant, domain: Domain) -> bool:
+def mark_verified(domain: Domain) -> None:
+    domain.is_verified = True
+    domain.state = "verified"
+
+
+def mark_dkim_enabled(domain: Domain) -> None:
+    domain.dkim_enabled = True
+    domain.state = "dkim_enabled"
+
+
+async def ensure_dkim_config(runtime: Runtime, mode: str, tenant: Tenant, domain: Domain) -> bool:
     """Create (or read) the DKIM keys once Exchange knows the domain. False while it does not."""
     if domain.dkim_config:
         return True
@@ -210,12 +233,23 @@ async def verify(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: 
             raise ApiError(
                 404, "domain_not_found", f"{domain.name} is no longer in the Microsoft tenant; sync the tenant."
             ) from exc
-        domain.is_verified = True
-        domain.state = "verified"
+        mark_verified(domain)
+        verified = [
+            event(
+                domain.account_id,
+                domain.mode,
+                tenant.ms_tenant_id,
+                domain.name,
+                "domain.verified",
+                f"{domain.name} is verified in Microsoft 365.",
+            )
+        ]
+    else:
+        verified = []
     await microsoft.graph.enable_email(tenant.ms_tenant_id, domain.name)
-    await _ensure_dkim_config(runtime, caller.mode, tenant, domain)
-    await check(runtime, caller.mode, domain)
-    return await save(runtime, domain)
+    await ensure_dkim_config(runtime, caller.mode, tenant, domain)
+    _, events = await check(runtime, tenant, domain)
+    return await save(runtime, domain, verified + events)
 
 
 async def enable_dkim(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> Domain:
@@ -223,7 +257,7 @@ async def enable_dkim(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_n
     if not domain.is_verified:
         raise ApiError(400, "dkim_not_ready", f"Verify {domain.name} before enabling DKIM.")
     if not domain.dkim_enabled:
-        if not await _ensure_dkim_config(runtime, caller.mode, tenant, domain):
+        if not await ensure_dkim_config(runtime, caller.mode, tenant, domain):
             raise ApiError(
                 400,
                 "dkim_not_ready",
@@ -239,18 +273,29 @@ async def enable_dkim(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_n
                 "Required CNAME records not found in DNS: publish selector1._domainkey → "
                 f"{targets.get('selector1')} and selector2._domainkey → {targets.get('selector2')}.",
             ) from exc
-        domain.dkim_enabled = True
-        domain.state = "dkim_enabled"
-    await check(runtime, caller.mode, domain)
-    return await save(runtime, domain)
+        mark_dkim_enabled(domain)
+        enabled = [
+            event(
+                domain.account_id,
+                domain.mode,
+                tenant.ms_tenant_id,
+                domain.name,
+                "domain.dkim_enabled",
+                f"DKIM signing is on for {domain.name}.",
+            )
+        ]
+    else:
+        enabled = []
+    _, events = await check(runtime, tenant, domain)
+    return await save(runtime, domain, enabled + events)
 
 
 async def dkim_status(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> dict[str, object]:
     tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
     if domain.is_verified:
-        await _ensure_dkim_config(runtime, caller.mode, tenant, domain)
-    report = await check(runtime, caller.mode, domain)
-    domain = await save(runtime, domain)
+        await ensure_dkim_config(runtime, caller.mode, tenant, domain)
+    report, events = await check(runtime, tenant, domain)
+    domain = await save(runtime, domain, events)
     ready = report.ready_to_enable and domain.dkim_config is not None
     status = "enabled" if domain.dkim_enabled else "ready" if ready else "pending"
     return {
@@ -286,8 +331,8 @@ def dns_response(tenant: Tenant, domain: Domain) -> dict[str, object]:
 
 async def dns_check(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> tuple[Tenant, Domain]:
     tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
-    await check(runtime, caller.mode, domain)
-    return tenant, await save(runtime, domain)
+    _, events = await check(runtime, tenant, domain)
+    return tenant, await save(runtime, domain, events)
 
 
 async def publish(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> dict[str, object]:
@@ -301,8 +346,8 @@ async def publish(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name:
         )
     records = expected(domain)
     runtime.require_sandbox().publish(records.records)
-    await check(runtime, caller.mode, domain)
-    domain = await save(runtime, domain)
+    _, events = await check(runtime, tenant, domain)
+    domain = await save(runtime, domain, events)
     shaped = api_records(records)
     return {
         "status": "success",

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from tenantcore.api.deps import CallerDep, SessionDep
+from tenantcore.api.errors import ApiError
+from tenantcore.events import repository
+from tenantcore.events.service import TYPES
+
+router = APIRouter(tags=["events"])
+
+
+class EventOut(BaseModel):
+    id: int
+    tenant_id: str
+    domain_name: str
+    type: str
+    message: str
+    data: dict[str, Any]
+    created_at: datetime
+
+
+class EventPage(BaseModel):
+    events: list[EventOut]
+    count: int
+    total: int
+    limit: int
+    offset: int
+    filters: dict[str, str | None]
+
+
+@router.get("/v1/events", response_model=EventPage)
+async def list_events(
+    caller: CallerDep,
+    session: SessionDep,
+    tenant_id: Annotated[str | None, Query(description="Only this Microsoft tenant")] = None,
+    type: Annotated[str | None, Query(description=f"One of {', '.join(TYPES)}")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> EventPage:
+    """What happened to the caller's domains, newest first (DNS changes, degradations,
+    recoveries, verification, DKIM, failed follow-ups)."""
+    if tenant_id is not None:
+        try:
+            tenant_id = str(UUID(tenant_id))
+        except ValueError as exc:
+            raise ApiError(400, "invalid_tenant_id", "tenant_id must be a tenant GUID.") from exc
+    if type is not None and type not in TYPES:
+        raise ApiError(400, "invalid_event_type", f"type must be one of {', '.join(TYPES)}.")
+    rows, total = await repository.page(session, caller.account_id, caller.mode, tenant_id, type, limit, offset)
+    events = [
+        EventOut(
+            id=e.id,
+            tenant_id=e.tenant_id,
+            domain_name=e.domain_name,
+            type=e.type,
+            message=e.message,
+            data=e.data,
+            created_at=e.created_at,
+        )
+        for e in rows
+    ]
+    return EventPage(
+        events=events,
+        count=len(events),
+        total=total,
+        limit=limit,
+        offset=offset,
+        filters={"tenant_id": tenant_id, "type": type},
+    )
