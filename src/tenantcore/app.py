@@ -53,7 +53,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         announce(runtime)
-        worker = Worker(runtime) if settings.worker else None
+        worker = app.state.worker = Worker(runtime) if settings.worker else None
         task = asyncio.create_task(worker.run_forever()) if worker else None
         # Start-up objects (routes, models, compiled statements) never die: keep them out of
         # every collection. The cyclic GC was 12% of a request's CPU (bench/README.md).

@@ -20,7 +20,8 @@ class Service:
     def __init__(self, data_dir: Path, **settings: object) -> None:
         self.settings = Settings(data_dir=data_dir, **settings)
         self.runtime = Runtime(self.settings)
-        self.server = ThreadedServer(create_app(self.settings, self.runtime), lifespan="on").start()
+        self.app = create_app(self.settings, self.runtime)
+        self.server = ThreadedServer(self.app, lifespan="on").start()
         self.url = self.server.url
         self.keys = dict(self.runtime.first_keys)
 
