@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -28,9 +28,9 @@ class Finding:
     fix: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["severity"] = self.severity.value
-        return data
+        # Spelled out: dataclasses.asdict deep-copies and was a tenth of a worker batch.
+        return {"code": self.code, "severity": self.severity.value, "area": self.area, "message": self.message,
+                "fix": self.fix}
 
 
 def grade(findings: Iterable[Finding]) -> Severity:
