@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from tenantcore import __version__
 from tenantcore.accounts.routes import router as keys_router
@@ -45,6 +50,25 @@ def announce(runtime: Runtime) -> None:
     print("\n".join(lines), flush=True)
 
 
+def install_docs(app: FastAPI) -> None:
+    """/docs served from Swagger UI files shipped in a package: FastAPI's default page loads
+    them from a CDN, which leaves a blank page on an offline or locked-down server."""
+    spec = importlib.util.find_spec("swagger_ui")
+    assert spec is not None and spec.origin is not None
+    static = Path(spec.origin).parent / "static"
+    app.mount("/static/swagger-ui", StaticFiles(directory=static), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="TenantCore API",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+        )
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = runtime or Runtime(settings)
@@ -72,7 +96,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.runtime = runtime
     errors.install(app)
     app.include_router(tenants_router)

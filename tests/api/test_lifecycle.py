@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -91,3 +92,8 @@ async def test_openapi_and_docs(service):
         assert schemas["DomainList"]["examples"][0]["domains"][0]["dkim_status"] == "healthy"
         docs = await client.get("/docs")
         assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        # Everything the page loads comes from this server: it works offline.
+        assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+        assert assets and all(a.startswith("/static/") for a in assets), assets
+        for asset in assets:
+            assert (await client.get(asset)).status_code == 200, asset

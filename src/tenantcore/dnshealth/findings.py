@@ -29,8 +29,13 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         # Spelled out: dataclasses.asdict deep-copies and was a tenth of a worker batch.
-        return {"code": self.code, "severity": self.severity.value, "area": self.area, "message": self.message,
-                "fix": self.fix}
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "area": self.area,
+            "message": self.message,
+            "fix": self.fix,
+        }
 
 
 def grade(findings: Iterable[Finding]) -> Severity:
