@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     worker_batch: int = Field(500, description="Domains a worker claims at a time.")
     worker_lease: float = Field(300.0, description="Seconds a claim holds before others may take it over.")
     worker_idle: float = Field(2.0, description="Seconds a worker sleeps when nothing is due.")
+    worker_pipelines: int = Field(2, ge=1, description="Batches a worker process has in flight at once.")
     followup_verify: bool = Field(True, description="Verify domains whose TXT has become visible.")
     followup_dkim: bool = Field(True, description="Create DKIM keys for verified domains, enable once CNAMEs show.")
     followup_backoff: float = Field(60.0, description="First wait after a failed follow-up; doubles, capped at 6 h.")

@@ -232,7 +232,12 @@ class Worker:
 
     # --- the loop --------------------------------------------------------------------------------
     async def run_forever(self) -> None:
+        """Several batch loops at once: while one waits on the database, another checks DNS
+        (claims stay disjoint: each claim skips rows another holds)."""
         log.info("worker %s started (modes: %s)", self.owner, ", ".join(self.modes))
+        await asyncio.gather(*(self._loop() for _ in range(self.settings.worker_pipelines)))
+
+    async def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 if self.paused_until and self.paused_until > now():
