@@ -21,3 +21,29 @@ def store() -> ZoneStore:
 def dns_server(store: ZoneStore) -> Iterator[SandboxDnsServer]:
     with SandboxDnsServer(store) as server:
         yield server
+
+
+async def _postgres(sql: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres", timeout=3)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the local server, dropped afterwards. Skips, saying why,
+    only where no server answers (CI machines have one on 127.0.0.1:5432)."""
+    import asyncio
+    import uuid
+
+    name = f"tc_test_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_postgres(f"CREATE DATABASE {name}"))
+    except OSError as exc:
+        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({exc}); CI machines have one")
+    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    asyncio.run(_postgres(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

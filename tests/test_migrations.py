@@ -2,37 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from pathlib import Path
 
-import pytest
 from alembic import command
 
 from tenantcore.migrate import alembic_config, upgrade
-
-PG_ADMIN = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-
-
-async def _pg(sql: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres", timeout=3)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-@pytest.fixture
-def postgres_url() -> str:
-    name = f"tc_test_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_pg(f"CREATE DATABASE {name}"))
-    except OSError as exc:
-        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({exc}); CI machines have one")
-    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(_pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
 
 
 def test_sqlite_migrations_match_the_models(tmp_path: Path):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,28 +22,11 @@ from tenantcore.tenants.models import Tenant
 from ..dnshealth.m365 import dkim_config, service_records, verification_records
 
 
-async def _pg(sql: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/postgres", timeout=3)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}"
-        return
-    name = f"tc_worker_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_pg(f"CREATE DATABASE {name}"))
-    except OSError as exc:
-        pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({exc}); CI machines have one")
-    yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(_pg(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        return f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}"
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture

@@ -103,18 +103,22 @@ async def new_dkim(request: Request, tenant: Tenant, params: dict[str, Any]) -> 
     return [dkim_row(config)]
 
 
+def _no_config(request: Request, tenant: Tenant, identity: str) -> Response:
+    return exchange_error(
+        request,
+        NOT_FOUND,
+        f"The operation couldn't be performed because object '{identity}' "
+        f"couldn't be found on '{tenant.initial_domain}'.",
+    )
+
+
 async def get_dkim(request: Request, tenant: Tenant, params: dict[str, Any]) -> Response | list[dict[str, Any]]:
     identity = str(params.get("Identity") or "").lower()
     if not identity:
         return [dkim_row(c) for c in tenant.dkim.values()]
     config = tenant.dkim.get(identity)
     if config is None:
-        return exchange_error(
-            request,
-            NOT_FOUND,
-            f"The operation couldn't be performed because object '{identity}' couldn't be "
-            f"found on '{tenant.initial_domain}'.",
-        )
+        return _no_config(request, tenant, identity)
     return [dkim_row(config)]
 
 
@@ -125,12 +129,7 @@ async def set_dkim(request: Request, tenant: Tenant, params: dict[str, Any]) -> 
         return _invalid_domain(request, identity)
     config = tenant.dkim.get(identity)
     if config is None:
-        return exchange_error(
-            request,
-            NOT_FOUND,
-            f"The operation couldn't be performed because object '{identity}' couldn't be "
-            f"found on '{tenant.initial_domain}'.",
-        )
+        return _no_config(request, tenant, identity)
     if "Enabled" in params:
         if params["Enabled"] is True and not config.enabled and not await _cnames_published(request, config):
             return _cname_missing(request, config)
