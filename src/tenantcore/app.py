@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
+import hmac
 import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
 
 from tenantcore import __version__
 from tenantcore.accounts.routes import router as keys_router
@@ -23,6 +26,8 @@ from tenantcore.domains.routes import router as domains_router
 from tenantcore.events.routes import router as events_router
 from tenantcore.runtime import Runtime
 from tenantcore.tenants.routes import router as tenants_router
+from tenantcore.web.routes import STATIC as WEB_STATIC
+from tenantcore.web.routes import router as web_router
 from tenantcore.worker.runner import Worker
 
 DESCRIPTION = """Adds custom sending domains to Microsoft 365 tenants, returns the DNS records to
@@ -106,6 +111,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(domains_router)
     app.include_router(keys_router)
     app.include_router(events_router)
+    app.include_router(web_router)
+    app.mount("/app/static", StaticFiles(directory=WEB_STATIC), name="app-static")
+    # The app's session: signed (itsdangerous) with a key derived from the server secret,
+    # HttpOnly (Starlette's default), SameSite=Strict, Secure when served over https.
+    session_key = hmac.new(runtime.secret, b"tenantcore web session", hashlib.sha256).hexdigest()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_key,
+        session_cookie="tenantcore_session",
+        max_age=12 * 3600,
+        same_site="strict",
+        https_only=settings.base_url.startswith("https://"),
+    )
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -91,15 +91,15 @@ def parse_domain(text: str) -> str:
     labels = ascii_name.split(".")
     if all(label.isdigit() for label in labels) or ":" in raw:
         raise InvalidDomain("invalid_domain", f"'{raw}' is an IP address, not a domain.")
-    if len(labels) < 2:
-        raise InvalidDomain("invalid_domain", f"'{raw}' needs at least two labels (e.g. example.com).")
-    if len(ascii_name) > 253:
-        raise InvalidDomain("invalid_domain", "The domain is longer than 253 characters.")
     for label in labels:
         if not label or len(label) > 63:
             raise InvalidDomain("invalid_domain", f"Label '{label}' must be 1 to 63 characters.")
         if not set(label) <= _LABEL_CHARS or label.startswith("-") or label.endswith("-"):
             raise InvalidDomain("invalid_domain", f"Label '{label}' has characters a host name cannot use.")
+    if len(labels) < 2:
+        raise InvalidDomain("invalid_domain", f"'{raw}' needs at least two labels (e.g. example.com).")
+    if len(ascii_name) > 253:
+        raise InvalidDomain("invalid_domain", "The domain is longer than 253 characters.")
     if labels[-1].isdigit():
         raise InvalidDomain("invalid_domain", f"'{raw}' has a numeric top-level label.")
     return ascii_name
