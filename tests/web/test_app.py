@@ -41,6 +41,9 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def sign_in(browser: Browser, service: Service, key: str) -> Page:
     page = await (await browser.new_context(base_url=service.url, viewport={"width": 1366, "height": 900})).new_page()
+    page.elsewhere = []  # type: ignore[attr-defined]
+    # Works offline: record any request that leaves this server (CDNs, web fonts...).
+    page.on("request", lambda r: None if r.url.startswith(service.url) else page.elsewhere.append(r.url))
     await page.goto("/app")
     await expect(page).to_have_url(f"{service.url}/app/login")
     await page.get_by_label("API key").fill(key)
@@ -104,6 +107,7 @@ async def test_the_whole_sandbox_flow_in_a_browser(browser, service):
     await expect(page.get_by_role("cell", name="domain.verified")).to_be_visible()
     await shot(page, "06-events")
 
+    assert page.elsewhere == []  # every page, script and stylesheet came from TenantCore itself
     cookie = next(c for c in await page.context.cookies() if c["name"] == "tenantcore_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert service.keys["test"] not in cookie["value"]
