@@ -5,7 +5,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from tenantcore.api.deps import CallerDep, RuntimeDep, SessionDep, TenantId
-from tenantcore.dnshealth.exports import to_bind, to_csv
 from tenantcore.domains import repository, service
 from tenantcore.domains.schemas import (
     AddDomain,
@@ -129,18 +128,7 @@ async def export(
 ) -> Response:
     """The records to publish as a BIND zone snippet or registrar CSV."""
     _, domain = await service.load(runtime, caller, tenant_id, domain_name)
-    records = service.expected(domain).records
-    if format == "csv":
-        return Response(
-            to_csv(records),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{domain.name}.csv"'},
-        )
-    return Response(
-        to_bind(records),
-        media_type="text/plain",
-        headers={"Content-Disposition": f'attachment; filename="{domain.name}.zone"'},
-    )
+    return service.export_response(domain, format)
 
 
 @router.post("/{domain_name}/dns/publish", response_model=Published)

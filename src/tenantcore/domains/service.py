@@ -13,12 +13,13 @@ import asyncio
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
+from starlette.responses import Response
 
 from tenantcore.accounts.service import Caller
 from tenantcore.api.errors import ApiError
 from tenantcore.db import now
 from tenantcore.dnshealth import HealthReport, build_expected_records
-from tenantcore.dnshealth.exports import api_records
+from tenantcore.dnshealth.exports import api_records, to_bind, to_csv
 from tenantcore.dnshealth.names import InvalidDomain, parse_domain
 from tenantcore.dnshealth.records import ExpectedRecords
 from tenantcore.domains import repository
@@ -308,6 +309,22 @@ async def dkim_status(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_n
 
 
 # --- DNS reads, checks, exports and publishing -----------------------------------------------
+
+
+def export_response(domain: Domain, format: str) -> Response:
+    """The records to publish as a download: a BIND zone snippet, or registrar CSV."""
+    records = expected(domain).records
+    if format == "csv":
+        return Response(
+            to_csv(records),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{domain.name}.csv"'},
+        )
+    return Response(
+        to_bind(records),
+        media_type="text/plain",
+        headers={"Content-Disposition": f'attachment; filename="{domain.name}.zone"'},
+    )
 
 
 def dns_response(tenant: Tenant, domain: Domain) -> dict[str, object]:

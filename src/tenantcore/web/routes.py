@@ -23,7 +23,6 @@ from tenantcore.accounts.models import ApiKey
 from tenantcore.accounts.service import Caller, authenticate
 from tenantcore.api.errors import ApiError
 from tenantcore.db import now
-from tenantcore.dnshealth.exports import to_bind, to_csv
 from tenantcore.dnshealth.names import registrable_zone, relative_to
 from tenantcore.domains import repository as domains_repo
 from tenantcore.domains import service as domains
@@ -386,18 +385,7 @@ async def export(request: Request, tenant_id: str, name: str, format: str = "bin
         _, domain = await domains.load(_runtime(request), caller, tenant_id, name)
     except ApiError as exc:
         return _error(request, caller, exc)
-    records = domains.expected(domain).records
-    if format == "csv":
-        return Response(
-            to_csv(records),
-            media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{domain.name}.csv"'},
-        )
-    return Response(
-        to_bind(records),
-        media_type="text/plain",
-        headers={"Content-Disposition": f'attachment; filename="{domain.name}.zone"'},
-    )
+    return domains.export_response(domain, format)
 
 
 @router.get("/events")
