@@ -77,15 +77,16 @@ async def test_domain_limit(tmp_path):
         small.stop()
 
 
-async def test_tenant_limit_is_402(tmp_path):
+async def test_tenant_limit_is_402_even_under_concurrent_connects(tmp_path):
     from .conftest import Service
 
-    small = Service(tmp_path / "t", tenant_limit=1)
+    small = Service(tmp_path / "t", tenant_limit=2)
     try:
         async with small.client(small.keys["test"]) as api:
-            assert (await api.post("/v1/tenants", json={"tenant_name": "One"})).status_code == 201
-            over = await api.post("/v1/tenants", json={"tenant_name": "Two"})
-            assert over.status_code == 402 and code(over) == "tenant_limit_reached"
+            results = await asyncio.gather(*(api.post("/v1/tenants", json={"tenant_name": f"T{i}"}) for i in range(6)))
+            assert sorted(r.status_code for r in results) == [201, 201, 402, 402, 402, 402]
+            assert {code(r) for r in results if r.status_code == 402} == {"tenant_limit_reached"}
+            assert (await api.get("/v1/tenants")).json()["count"] == 2
     finally:
         small.stop()
 

@@ -158,3 +158,31 @@ async def test_a_wrong_key_is_refused(browser, service):
     await page.get_by_label("API key").fill("tc_test_" + "0" * 48)
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("status")).to_contain_text("not valid")
+
+
+async def test_usable_with_the_keyboard_alone(browser, service):
+    page = await (await browser.new_context(base_url=service.url)).new_page()
+    await page.goto("/app/login")
+    await page.keyboard.type(service.keys["test"])  # the key field has focus on arrival
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
+
+    async def tab_to(name: str) -> None:
+        for _ in range(40):
+            await page.keyboard.press("Tab")
+            focused = await page.evaluate(
+                "document.activeElement.getAttribute('name') || document.activeElement.textContent"
+            )
+            if focused and focused.strip() == name:
+                return
+        raise AssertionError(f"could not reach {name!r} with Tab")
+
+    await tab_to("tenant_name")
+    await page.keyboard.type("Keyboard Co")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Keyboard Co")).to_be_visible()
+    await tab_to("domains")
+    await page.keyboard.type(D)
+    await tab_to("Add")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("table", name="Results")).to_contain_text("added")

@@ -28,6 +28,12 @@ async def add_account(session: AsyncSession, name: str) -> Account:
     return account
 
 
+async def lock(session: AsyncSession, account_id: str) -> None:
+    """Take the account's row lock for the rest of the transaction (a no-op write: a row lock
+    on PostgreSQL, the write lock on SQLite), to serialise changes that count against a plan."""
+    await session.execute(update(Account).where(Account.id == account_id).values(name=Account.name))
+
+
 async def add_key(session: AsyncSession, account_id: str, mode: str, key_hmac: str, hint: str) -> ApiKey:
     key = ApiKey(account_id=account_id, mode=mode, key_hmac=key_hmac, hint=hint)
     session.add(key)

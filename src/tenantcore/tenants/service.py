@@ -10,6 +10,7 @@ import time
 from urllib.parse import urlencode
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts import repository as accounts
 from tenantcore.accounts.service import Caller
@@ -99,6 +100,10 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant) -> Tena
         discovery_completed=True,
     )
     async with runtime.sessions() as session:
+        # Lock the account first, then count again: concurrent connects queue here, so the
+        # ceiling holds (the early check above only spares Microsoft calls for a full account).
+        await accounts.lock(session, caller.account_id)
+        await _check_ceiling_in(session, runtime, caller)
         session.add(tenant)
         try:
             await session.commit()
@@ -110,10 +115,14 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant) -> Tena
 
 async def _check_ceiling(runtime: Runtime, caller: Caller) -> None:
     async with runtime.sessions() as session:
-        account = await accounts.get_account(session, caller.account_id)
-        limit = account.tenant_limit if account and account.tenant_limit is not None else runtime.settings.tenant_limit
-        if await repository.count_for(session, caller.account_id, caller.mode) >= limit:
-            raise ApiError(402, "tenant_limit_reached", f"This account's plan allows {limit} tenants.")
+        await _check_ceiling_in(session, runtime, caller)
+
+
+async def _check_ceiling_in(session: AsyncSession, runtime: Runtime, caller: Caller) -> None:
+    account = await accounts.get_account(session, caller.account_id)
+    limit = account.tenant_limit if account and account.tenant_limit is not None else runtime.settings.tenant_limit
+    if await repository.count_for(session, caller.account_id, caller.mode) >= limit:
+        raise ApiError(402, "tenant_limit_reached", f"This account's plan allows {limit} tenants.")
 
 
 async def disconnect(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> None:
