@@ -60,7 +60,9 @@ class _SaveOnChange:
             await send(message)
 
         await self.app(scope, receive, watch)
-        if scope["type"] == "http" and scope["method"] != "GET" and status < 400:
+        # Tokens change nothing worth keeping; everything else that is not a read might.
+        changed = scope["method"] != "GET" and not scope["path"].endswith("/token")
+        if scope["type"] == "http" and changed and status < 400:
             self.save()
 
 
