@@ -61,8 +61,9 @@ class _SaveOnChange:
 
         await self.app(scope, receive, watch)
         # Tokens change nothing worth keeping; everything else that is not a read might.
-        changed = scope["method"] != "GET" and not scope["path"].endswith("/token")
-        if scope["type"] == "http" and changed and status < 400:
+        if scope["type"] != "http" or status >= 400:
+            return
+        if scope["method"] != "GET" and not scope["path"].endswith("/token"):
             self.save()
 
 
