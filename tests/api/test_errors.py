@@ -218,3 +218,20 @@ async def test_live_mode_without_microsoft_settings_says_so(service, mode):
         response = await live.post("/v1/tenants", json={"tenant_id": str(uuid.uuid4())})
         assert response.status_code == 503 and code(response) == "microsoft_not_configured"
         assert (await live.get("/v1/tenants")).json() == {"tenants": [], "count": 0}
+
+
+async def test_adopting_a_verified_domain_survives_exchange_refusing(api, service, tenant_id):
+    """Microsoft already has the domain, verified; Exchange refuses the app. The add still
+    lands (the DKIM keys come later), instead of leaving a half-done reservation."""
+    from tenantcore.emulator import Consent
+
+    state = service.runtime.sandbox.state
+    adopted = state.new_domain(D)
+    adopted.is_verified = True
+    adopted.email_enabled_at = 0.0
+    state.tenants[tenant_id].domains[D] = adopted
+    state.consent(tenant_id, service.runtime.sandbox.client_id, Consent(exchange_admin_role=False))
+    added = await api.post(f"/v1/tenants/{tenant_id}/domains", json={"domain": D})
+    assert added.status_code == 201, added.text
+    assert added.json()["domain"]["is_verified"] is True
+    assert [d["domain_name"] for d in (await api.get(f"/v1/tenants/{tenant_id}/domains")).json()["domains"]] == [D]

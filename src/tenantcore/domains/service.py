@@ -10,6 +10,7 @@ Microsoft's answer and our write leaves a row that the next add or a sync repair
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -170,7 +171,9 @@ async def add(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str
     domain.is_verified, domain.is_default = created.is_verified, created.is_default
     domain.verification_records, domain.service_records = verification, service
     if created.is_verified:
-        await ensure_dkim_config(runtime, caller.mode, tenant, domain)
+        # Optional here: verify, enable-dkim and the worker create the keys later.
+        with contextlib.suppress(ms.MicrosoftError):
+            await ensure_dkim_config(runtime, caller.mode, tenant, domain)
     report, events = await check(runtime, tenant, domain)
     domain.next_check_at = changes.first_check(runtime.settings.check_interval)
     return await save(runtime, domain, events), report
