@@ -330,7 +330,7 @@ def create_key(
 
     async def go() -> str:
         runtime = Runtime(settings)
-        await runtime.start()
+        await runtime.start(bootstrap=False)  # never create an account whose keys nobody sees
         try:
             async with runtime.sessions() as session:
                 target = (
@@ -339,7 +339,9 @@ def create_key(
                     else await repository.first_account(session)
                 )
                 if target is None:
-                    raise typer.BadParameter("no such account")
+                    raise typer.BadParameter(
+                        "no such account (run `tenantcore serve` once: the first start creates one)"
+                    )
                 key = await service.create_key(session, runtime.secret, target.id, mode)
                 await session.commit()
                 return key

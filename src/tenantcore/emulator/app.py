@@ -16,9 +16,19 @@ from tenantcore.emulator.state import Consent, EmulatorState, Fault
 
 
 async def _control(request: Request) -> Response:
+    """Drive the emulator over HTTP. Bad bodies get a 400 saying what is wrong."""
     state: EmulatorState = request.app.state.emulator
-    body: dict[str, Any] = await request.json() if request.method == "POST" else {}
     what = request.path_params["what"]
+    try:
+        body: dict[str, Any] = await request.json() if request.method == "POST" else {}
+        if not isinstance(body, dict):
+            raise TypeError("the body must be a JSON object")
+        return _apply(state, what, request.method, body)
+    except (ValueError, TypeError, KeyError) as exc:
+        return JSONResponse({"error": f"bad {what} request: {exc!r}"}, 400)
+
+
+def _apply(state: EmulatorState, what: str, method: str, body: dict[str, Any]) -> Response:
     if what == "apps":
         app = state.add_app(body.get("client_id"), secret=body.get("secret"), name=body.get("name", "TenantCore"))
         return JSONResponse({"client_id": app.client_id}, 201)
@@ -29,7 +39,7 @@ async def _control(request: Request) -> Response:
         state.consent(body["tenant_id"], body["client_id"], Consent(**body.get("consent", {})))
         return JSONResponse({}, 201)
     if what == "faults":
-        if request.method == "DELETE":
+        if method == "DELETE":
             state.faults.clear()
             return JSONResponse({}, 200)
         state.inject(Fault(**body))

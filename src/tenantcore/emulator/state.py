@@ -99,6 +99,12 @@ class Fault:
     retry_after: float | None = 1.0
     latency: float = 0.0
 
+    def __post_init__(self) -> None:
+        if self.kind not in ("throttle", "unavailable", "latency"):
+            raise ValueError(f"fault kind must be throttle, unavailable or latency, not {self.kind!r}")
+        if self.service not in ("*", "login", "graph", "exchange"):
+            raise ValueError(f"fault service must be *, login, graph or exchange, not {self.service!r}")
+
 
 @dataclass
 class CallRecord:

@@ -1,0 +1,46 @@
+"""Driving the emulator over HTTP, as `tenantcore emulator` users do: register an app, create a
+tenant, inject a fault, read stats, and get a 400 for bad control requests."""
+
+from __future__ import annotations
+
+import httpx
+
+from tenantcore.emulator.state import EmulatorState
+from tenantcore.microsoft import MicrosoftClients, MicrosoftConfig
+from tenantcore.microsoft.errors import MicrosoftUnavailable
+
+
+async def test_control_endpoints_set_up_a_usable_emulator(emulator, state: EmulatorState):
+    async with httpx.AsyncClient(base_url=emulator.url) as control:
+        app = (await control.post("/_emulator/apps", json={"client_id": "ctl-app", "secret": "s3"})).json()
+        tenant = (await control.post("/_emulator/tenants", json={"name": "Ctl", "consent_app": "ctl-app"})).json()
+        assert tenant["initial_domain"] == "Ctl.onmicrosoft.com"
+        clients = MicrosoftClients.create(
+            MicrosoftConfig(app["client_id"], client_secret="s3", max_attempts=2, backoff_base=0.01),
+            emulator=emulator.url,
+        )
+        try:
+            assert [d.id for d in await clients.graph.list_domains(tenant["id"])] == ["ctl.onmicrosoft.com"]
+            stats = (await control.get("/_emulator/stats")).json()
+            assert stats[tenant["id"]]["token_requests"] == 1
+
+            assert (
+                await control.post(
+                    "/_emulator/faults", json={"kind": "unavailable", "service": "graph", "count": -1, "retry_after": 0}
+                )
+            ).status_code == 201
+            try:
+                await clients.graph.list_domains(tenant["id"])
+                raise AssertionError("the injected 503 was not seen")
+            except MicrosoftUnavailable:
+                pass
+            assert (await control.delete("/_emulator/faults")).status_code == 200
+            assert await clients.graph.list_domains(tenant["id"])
+        finally:
+            await clients.aclose()
+
+        for bad in (b"{not json", b"[1, 2]", b'{"kind": "explode"}', b'{"tenant_id": "x"}'):
+            what = "consents" if b"tenant_id" in bad else "faults"
+            response = await control.post(f"/_emulator/{what}", content=bad)
+            assert response.status_code == 400, bad
+        assert (await control.get("/_emulator/nothing")).status_code == 404
