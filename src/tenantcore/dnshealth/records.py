@@ -55,11 +55,18 @@ class ExpectedRecords:
     records: tuple[DnsRecord, ...] = field(default_factory=tuple)
 
     def of(self, purpose: Purpose) -> list[DnsRecord]:
-        return [r for r in self.records if r.purpose is purpose]
+        return list(self._by_purpose.get(purpose, ()))
 
     def first(self, purpose: Purpose) -> DnsRecord | None:
-        found = self.of(purpose)
+        found = self._by_purpose.get(purpose)
         return found[0] if found else None
+
+    @cached_property
+    def _by_purpose(self) -> dict[Purpose, tuple[DnsRecord, ...]]:
+        grouped: dict[Purpose, list[DnsRecord]] = {}
+        for record in self.records:
+            grouped.setdefault(record.purpose, []).append(record)
+        return {purpose: tuple(records) for purpose, records in grouped.items()}
 
     def text_of(self, purpose: Purpose) -> str | None:
         record = self.first(purpose)

@@ -1,0 +1,146 @@
+"""The c-ares driver under a check run: the in-flight bound, closing mid-run, names c-ares
+refuses, answers too large for UDP, and `query_all`'s ordering. Real servers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+from dnslib import QTYPE, RR, TXT, DNSRecord
+
+from tenantcore.dnshealth.lookup import DnsSession, Outcome, ResolverConfig
+
+
+class HoldingServer:
+    """A UDP DNS server that keeps every query unanswered until `release()`, then answers
+    those and all later ones with one TXT record naming the question."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.received: list[str] = []
+        self.held: list[tuple[DNSRecord, tuple[str, int]]] = []
+        self.released = threading.Event()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.sock.getsockname()[1]}"
+
+    def _answer(self, query: DNSRecord, peer: tuple[str, int]) -> None:
+        reply = query.reply()
+        reply.add_answer(RR(query.q.qname, QTYPE.TXT, rdata=TXT(f"for {str(query.q.qname).rstrip('.')}"), ttl=0))
+        self.sock.sendto(reply.pack(), peer)
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            if self.released.is_set() and self.held:
+                for query, peer in self.held:
+                    self._answer(query, peer)
+                self.held.clear()
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except OSError:
+                continue
+            query = DNSRecord.parse(data)
+            self.received.append(str(query.q.qname).rstrip("."))
+            if self.released.is_set():
+                self._answer(query, peer)
+            else:
+                self.held.append((query, peer))
+
+    def release(self) -> None:
+        self.released.set()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def holding() -> Iterator[HoldingServer]:
+    server = HoldingServer()
+    yield server
+    server.stop()
+
+
+async def wait_until(condition, within: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_no_more_than_the_bound_is_in_flight_and_the_rest_follow_in_order(holding):
+    session = DnsSession(ResolverConfig(nameservers=(holding.address,), timeout=5.0, tries=1, concurrency=3))
+    try:
+        names = [f"n{i}.example.com" for i in range(10)]
+        pending = [session.query(name, "TXT") for name in names]
+        await wait_until(lambda: len(holding.received) >= 3)
+        await asyncio.sleep(0.2)  # time for any query over the bound to arrive, were one sent
+        assert holding.received == names[:3]
+        holding.release()
+        answers = await asyncio.gather(*pending)
+    finally:
+        await session.close()
+    assert [a.values for a in answers] == [(f"for {name}",) for name in names]
+    assert holding.received == names  # the waiting ones were sent first come, first served
+    assert session.queries == 10
+
+
+async def test_closing_a_session_resolves_queries_in_flight_and_waiting(holding):
+    session = DnsSession(ResolverConfig(nameservers=(holding.address,), timeout=5.0, tries=1, concurrency=2))
+    pending = [session.query(f"n{i}.example.com", "TXT") for i in range(5)]
+    await wait_until(lambda: len(holding.received) == 2)
+    await session.close()
+    answers = await asyncio.wait_for(asyncio.gather(*pending), 2.0)
+    assert [a.outcome for a in answers] == [Outcome.ERROR] * 5
+    assert not any(a.definite for a in answers)  # never taken for "missing"
+    late = await session.query("late.example.com", "TXT")
+    assert late.outcome is Outcome.ERROR and late.detail == "session closed"
+
+
+async def test_a_name_c_ares_refuses_is_an_error_answer_and_the_session_goes_on(dns_server, store):
+    store.add("acmecorp.com", "TXT", "hello")
+    session = DnsSession(ResolverConfig(nameservers=(dns_server.address,), timeout=1.0, tries=1, concurrency=1))
+    try:
+        bad = await session.query("a" * 64 + ".acmecorp.com", "TXT")  # a label over 63 octets
+        good = await session.query("acmecorp.com", "TXT")
+    finally:
+        await session.close()
+    assert bad.outcome is Outcome.ERROR and not bad.definite
+    assert good.values == ("hello",)
+
+
+async def test_an_answer_too_large_for_udp_arrives_over_tcp(dns_server, store):
+    key = "v=DKIM1; k=rsa; p=" + "A" * 4000  # past the 1,232-byte EDNS payload: truncated on UDP
+    store.add("selector1._domainkey.acmecorp.com", "TXT", key)
+    session = DnsSession(ResolverConfig(nameservers=(dns_server.address,), timeout=1.0, tries=2))
+    try:
+        answer = await session.query("selector1._domainkey.acmecorp.com", "TXT")
+    finally:
+        await session.close()
+    assert answer.outcome is Outcome.OK
+    assert answer.values == (key,)
+
+
+async def test_query_all_keeps_the_order_of_the_questions(dns_server, store):
+    store.add("acmecorp.com", "TXT", "v=spf1 -all")
+    store.add("acmecorp.com", "MX", "0 mx.acmecorp.com")
+    session = DnsSession(ResolverConfig(nameservers=(dns_server.address,), timeout=1.0, tries=1, concurrency=2))
+    try:
+        answers = await session.query_all(
+            [("nope.acmecorp.com", "TXT"), ("acmecorp.com", "MX"), ("acmecorp.com", "CNAME"), ("acmecorp.com", "TXT")]
+        )
+    finally:
+        await session.close()
+    assert [a.outcome for a in answers] == [Outcome.NXDOMAIN, Outcome.OK, Outcome.NODATA, Outcome.OK]
+    assert answers[1].values == ("mx.acmecorp.com",) and answers[3].values == ("v=spf1 -all",)
