@@ -366,3 +366,20 @@ async def test_subdomain_records_live_in_the_parent_zone(config, store):
     report = await check(config, sub, expected)
     assert report.grade is Severity.OK
     assert expected.first(Purpose.DKIM).name == f"selector1._domainkey.{sub}"
+
+
+async def test_check_runs_raise_the_gc_threshold_only_while_open(config, store, publish):
+    import gc
+
+    from tenantcore.dnshealth.check import RUN_GC_THRESHOLD, CheckTarget
+
+    publish(D)
+    before = gc.get_threshold()
+    checker = HealthChecker(config)
+    async with checker.run() as outer:
+        assert gc.get_threshold()[0] == max(RUN_GC_THRESHOLD, before[0])
+        async with checker.run() as inner:  # overlapping runs, as the worker's pipelines make
+            await inner.check(CheckTarget(D))
+        assert gc.get_threshold()[0] == max(RUN_GC_THRESHOLD, before[0])  # the outer run is still open
+        await outer.check(CheckTarget(D))
+    assert gc.get_threshold() == before

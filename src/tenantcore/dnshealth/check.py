@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ QUERIES_PER_DOMAIN = 6
 # objects instead of CPython's 700.
 RUN_GC_THRESHOLD = 20_000
 _open_runs = 0
+_gc_lock = threading.Lock()
 _saved_thresholds: tuple[int, int, int] | None = None
 
 
@@ -43,17 +45,19 @@ def fewer_full_collections() -> Iterator[None]:
     the first to open raises the threshold and the last to close restores it.
     """
     global _open_runs, _saved_thresholds
-    if _open_runs == 0:
-        _saved_thresholds = gc.get_threshold()
-        gc.set_threshold(max(RUN_GC_THRESHOLD, _saved_thresholds[0]), *_saved_thresholds[1:])
-    _open_runs += 1
+    with _gc_lock:  # runs may also open on other threads' loops (the in-process sandbox)
+        if _open_runs == 0:
+            _saved_thresholds = gc.get_threshold()
+            gc.set_threshold(max(RUN_GC_THRESHOLD, _saved_thresholds[0]), *_saved_thresholds[1:])
+        _open_runs += 1
     try:
         yield
     finally:
-        _open_runs -= 1
-        if _open_runs == 0 and _saved_thresholds is not None:
-            gc.set_threshold(*_saved_thresholds)
-            _saved_thresholds = None
+        with _gc_lock:
+            _open_runs -= 1
+            if _open_runs == 0 and _saved_thresholds is not None:
+                gc.set_threshold(*_saved_thresholds)
+                _saved_thresholds = None
 
 
 @dataclass(frozen=True, slots=True)

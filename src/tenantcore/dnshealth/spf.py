@@ -27,39 +27,18 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class SpfRecord:
+    """A parsed record. The derived fields are computed once, in `parse_spf`, whose cache
+    shares them between every domain publishing the same text."""
+
     text: str
     terms: tuple[Term, ...] = ()
     redirect: str | None = None
     errors: tuple[str, ...] = ()
-
-    @property
-    def all_qualifier(self) -> str | None:
-        for term in self.terms:
-            if term.mechanism == "all":
-                return term.qualifier
-        return None
-
-    @property
-    def lookup_terms(self) -> int:
-        """Lookups this record costs by itself (includes and redirect counted, not followed)."""
-        own = sum(1 for t in self.terms if t.mechanism in LOOKUP_MECHANISMS)
-        return own + (1 if self.redirect else 0)
-
-    @property
-    def includes(self) -> list[str]:
-        return [t.value.lower() for t in self.terms if t.mechanism == "include" and t.value]
-
-    @property
-    def followed(self) -> list[str]:
-        """Names whose SPF records are part of this one's evaluation."""
-        names = self.includes
-        if self.redirect and self.all_qualifier is None:
-            names.append(self.redirect.lower())
-        return names
-
-    @property
-    def uses_ptr(self) -> bool:
-        return any(t.mechanism == "ptr" for t in self.terms)
+    all_qualifier: str | None = None
+    lookup_terms: int = 0  # lookups this record costs by itself (includes and redirect counted, not followed)
+    includes: tuple[str, ...] = ()
+    followed: tuple[str, ...] = ()  # names whose SPF records are part of this one's evaluation
+    uses_ptr: bool = False
 
 
 def is_spf(text: str) -> bool:
@@ -90,4 +69,17 @@ def parse_spf(text: str) -> SpfRecord:
             errors.append(f"'{mechanism}' needs a value")
             continue
         terms.append(Term(qualifier, mechanism, value or None))
-    return SpfRecord(text, tuple(terms), redirect, tuple(errors))
+    all_qualifier = next((t.qualifier for t in terms if t.mechanism == "all"), None)
+    includes = tuple(t.value.lower() for t in terms if t.mechanism == "include" and t.value)
+    followed = includes + ((redirect.lower(),) if redirect and all_qualifier is None else ())
+    return SpfRecord(
+        text,
+        tuple(terms),
+        redirect,
+        tuple(errors),
+        all_qualifier=all_qualifier,
+        lookup_terms=sum(1 for t in terms if t.mechanism in LOOKUP_MECHANISMS) + (1 if redirect else 0),
+        includes=includes,
+        followed=followed,
+        uses_ptr=any(t.mechanism == "ptr" for t in terms),
+    )
