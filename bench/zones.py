@@ -95,9 +95,18 @@ ns A 127.0.0.1
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free on both UDP and TCP (knotd listens on both): a UDP-free port can
+    be some client's ephemeral TCP port."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            try:
+                tcp.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit("no loopback port free on both UDP and TCP")
 
 
 @contextmanager
@@ -115,8 +124,36 @@ def knot(count: int, workers: int = 1) -> Iterator[int]:
         (root / "zones" / f"{name}.zone").write_text(zone_text(i))
     (root / "zones" / "outlook.com.zone").write_text(OUTLOOK_ZONE)
     (root / "zones" / "sendgrid.net.zone").write_text(SENDGRID_ZONE)
-    port = free_port()
     zone_lines = "\n".join(f"  - domain: {n}" for n in [*names, "outlook.com", "sendgrid.net"])
+    for attempt in range(5):  # the port can still be taken between our check and knotd's bind
+        port = free_port()
+        proc = _start_knot(knotd, root, port, workers, zone_lines)
+        try:
+            _wait_for(port, names[-1], proc)
+            break
+        except PortTaken:
+            proc.wait(timeout=10)
+            if attempt == 4:
+                shutil.rmtree(root, ignore_errors=True)
+                raise SystemExit("knotd could not bind a free port in 5 attempts") from None
+        except BaseException:
+            proc.terminate()
+            proc.wait(timeout=10)
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class PortTaken(Exception):
+    pass
+
+
+def _start_knot(knotd: str, root: Path, port: int, workers: int, zone_lines: str) -> subprocess.Popen[bytes]:
     (root / "knot.conf").write_text(
         f"""server:
   rundir: {root}/run
@@ -136,14 +173,7 @@ zone:
 {zone_lines}
 """
     )
-    proc = subprocess.Popen([knotd, "-c", str(root / "knot.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        _wait_for(port, names[-1], proc)
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(root, ignore_errors=True)
+    return subprocess.Popen([knotd, "-c", str(root / "knot.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def _wait_for(port: int, last: str, proc: subprocess.Popen[bytes]) -> None:
@@ -154,7 +184,10 @@ def _wait_for(port: int, last: str, proc: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"knotd exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            error = proc.stderr.read().decode() if proc.stderr else ""
+            if "address already in use" in error:
+                raise PortTaken(error)
+            raise SystemExit(f"knotd exited: {error}")
         try:
             answer = dns.query.udp(dns.message.make_query(last, "TXT"), "127.0.0.1", port=port, timeout=0.5)
             if answer.rcode() == dns.rcode.NOERROR and answer.answer:
