@@ -144,3 +144,19 @@ async def test_query_all_keeps_the_order_of_the_questions(dns_server, store):
         await session.close()
     assert [a.outcome for a in answers] == [Outcome.NXDOMAIN, Outcome.OK, Outcome.NODATA, Outcome.OK]
     assert answers[1].values == ("mx.acmecorp.com",) and answers[3].values == ("v=spf1 -all",)
+
+
+async def test_an_answer_that_cannot_be_read_is_an_error_not_a_hang(dns_server, store, monkeypatch):
+    import tenantcore.dnshealth.lookup as lookup
+
+    def broken(name, rtype, result):
+        raise ValueError("unexpected record")
+
+    store.add("acmecorp.com", "TXT", "hello")
+    monkeypatch.setattr(lookup, "_to_answer", broken)  # as if pycares handed back a shape we do not know
+    session = DnsSession(ResolverConfig(nameservers=(dns_server.address,), timeout=1.0, tries=1))
+    try:
+        answer = await asyncio.wait_for(session.query("acmecorp.com", "TXT"), 2.0)
+    finally:
+        await session.close()
+    assert answer.outcome is Outcome.ERROR and "unexpected record" in answer.detail

@@ -114,7 +114,6 @@ class LoopChannel:
         self._readers: set[int] = set()
         self._writers: set[int] = set()
         self._timer: asyncio.TimerHandle | None = None
-        self._timeout = config.timeout
         this = weakref.ref(self)
 
         def on_socket_state(fd: int, readable: bool, writable: bool) -> None:
@@ -302,10 +301,13 @@ class DnsSession:
                 return
             called = True
             self._in_flight -= 1
-            if errno is None and result is not None:
-                deliver(_to_answer(name, rtype, result))
-            else:
-                deliver(_failure(name, rtype, errno))
+            try:
+                answer = _to_answer(name, rtype, result) if errno is None and result is not None else None
+            except Exception as exc:
+                # Raised inside c-ares's callback, it would be printed and dropped, and the
+                # check would wait for ever on an answer that never comes.
+                answer = Answer(name, rtype, Outcome.ERROR, detail=f"unreadable answer: {exc!r}")
+            deliver(answer or _failure(name, rtype, errno))
             if self._waiting:
                 self._drain()
 
