@@ -160,3 +160,23 @@ async def test_an_answer_that_cannot_be_read_is_an_error_not_a_hang(dns_server, 
     finally:
         await session.close()
     assert answer.outcome is Outcome.ERROR and "unexpected record" in answer.detail
+
+
+async def test_nothing_of_a_closed_session_fires_later(blackhole):
+    """Retries and timeouts run from the channel's timer; once the session is closed, no timer
+    or socket watch of it may fire (the channel is gone: it would raise in the loop)."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict] = []
+    loop.set_exception_handler(lambda _, context: errors.append(context))
+    try:
+        for _ in range(5):
+            session = DnsSession(ResolverConfig(nameservers=(blackhole,), timeout=0.05, tries=4, concurrency=50))
+            pending = [session.query(f"n{i}.example.com", "TXT") for i in range(100)]
+            await asyncio.sleep(0.3)  # the timer has fired and retried several times meanwhile
+            await session.close()
+            answers = await asyncio.gather(*pending)
+            assert not any(a.definite for a in answers)
+        await asyncio.sleep(1.2)  # past the longest a timer sleeps
+    finally:
+        loop.set_exception_handler(None)
+    assert errors == []

@@ -114,6 +114,7 @@ class LoopChannel:
         self._readers: set[int] = set()
         self._writers: set[int] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
         this = weakref.ref(self)
 
         def on_socket_state(fd: int, readable: bool, writable: bool) -> None:
@@ -133,6 +134,8 @@ class LoopChannel:
         """`query(name, qtype, callback=cb)`: cb(result, errno) runs on the loop."""
 
     def _watch(self, fd: int, readable: bool, writable: bool) -> None:
+        if self._closed:  # pycares destroys channels on its own thread, which calls back here
+            return
         loop = self._loop
         if readable and fd not in self._readers:
             loop.add_reader(fd, self._channel.process_read_fd, fd)
@@ -154,6 +157,10 @@ class LoopChannel:
             self._timer = None
 
     def _arm_timer(self) -> None:
+        # One timer at most: c-ares may open or close sockets while the timer itself runs
+        # (`_watch` then arms one), and a second, untracked timer would outlive `close()`.
+        if self._timer is not None:
+            self._timer.cancel()
         # c-ares says when its next retry or timeout falls due; never sleep past a second so a
         # query sent after the timer was armed is not retried late.
         delay = min(self._channel.timeout(1.0), 1.0)
@@ -161,13 +168,18 @@ class LoopChannel:
 
     def _on_timer(self) -> None:
         self._timer = None
+        if self._closed:
+            return
         self._channel.process_fd(pycares.ARES_SOCKET_BAD, pycares.ARES_SOCKET_BAD)
-        if self._readers or self._writers:
+        if (self._readers or self._writers) and self._timer is None:
             self._arm_timer()
 
     def close(self) -> None:
         """Fail what is still in flight (callbacks get ARES_ECANCELLED) and free the sockets."""
+        if self._closed:
+            return
         self._channel.cancel()
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
