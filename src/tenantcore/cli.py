@@ -24,6 +24,31 @@ from tenantcore.dnshealth.names import InvalidDomain, parse_domain
 
 app = typer.Typer(help="TenantCore: Microsoft 365 sending domains, set up and watched.", no_args_is_help=True)
 
+
+@app.callback()
+def _main() -> None:
+    _whole_writes()
+
+
+def _whole_writes() -> None:
+    """Make sure what the commands print reaches the reader whole.
+
+    Under PYTHONUNBUFFERED (`python -u`, set in many container images) stdout's binary layer
+    is a bare FileIO. When the kernel takes only part of a large write (the pipe is full and
+    the process is stopped and continued, e.g. Ctrl-Z/fg), the text layer drops the rest
+    without a word: `tenantcore check --csv | ...` lost the tail of its output that way. A
+    BufferedWriter retries partial writes; line buffering keeps the output prompt.
+    """
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(getattr(stream, "buffer", None), io.RawIOBase):
+            raw = io.FileIO(stream.fileno(), "w", closefd=False)  # the original keeps fd 1/2 open
+            wrapped = io.TextIOWrapper(
+                io.BufferedWriter(raw), encoding=stream.encoding, errors=stream.errors, line_buffering=True
+            )
+            setattr(sys, name, wrapped)
+
+
 _GRADE_STYLE = {
     Severity.OK: "green",
     Severity.INFO: "green",

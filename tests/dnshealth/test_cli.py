@@ -48,3 +48,33 @@ def test_json_and_csv_for_machines(dns_server, publish, store, tmp_path):
 def test_bad_input_exits_2(dns_server):
     assert runner.invoke(app, ["check", "bob@acme-corp.com"]).exit_code == 2
     assert runner.invoke(app, ["check"]).exit_code == 2
+
+
+def test_output_reaches_a_pipe_whole_under_pythonunbuffered(blackhole, tmp_path):
+    """Under PYTHONUNBUFFERED (many container images) a large --json used to lose its tail when
+    the kernel took a write only in part: here the process is stopped and continued (Ctrl-Z,
+    fg) while it is blocked writing into a full pipe."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    listing = tmp_path / "domains.txt"
+    listing.write_text("\n".join(f"d{i:04d}-example.com" for i in range(300)))
+    command = shutil.which("tenantcore", path=os.path.dirname(sys.executable))
+    assert command is not None
+    child = subprocess.Popen(
+        [command, "check", "--file", str(listing), "--json", "-n", blackhole, "--timeout", "0.05", "--tries", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert child.stdout is not None
+    first = os.read(child.stdout.fileno(), 1)  # from here on the child is inside its big write
+    os.kill(child.pid, signal.SIGSTOP)
+    os.kill(child.pid, signal.SIGCONT)
+    rest = child.stdout.read()
+    child.wait(timeout=30)
+    reports = json.loads(first + rest)  # a truncated document would not parse
+    assert len(reports) == 300 and all(r["grade"] == "unknown" for r in reports)
