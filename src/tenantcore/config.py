@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     ms_client_secret: SecretStr | None = None
     dns_nameservers: list[str] = Field(default_factory=list, description="Live DNS resolvers; default: system.")
     dns_concurrency: int = Field(500, description="DNS queries in flight per process.")
+    dns_timeout: float = Field(2.0, gt=0, description="Seconds a live DNS try waits; c-ares doubles it on each retry.")
+    dns_tries: int = Field(3, ge=1, description="Tries per live DNS query before it counts as a timeout (unknown).")
 
     # Sandbox mode: the in-process emulator and DNS server.
     sandbox: bool = True

@@ -87,7 +87,10 @@ class Runtime:
                 config = replace(self.require_sandbox().resolver, concurrency=self.settings.dns_concurrency)
             else:
                 config = ResolverConfig(
-                    nameservers=tuple(self.settings.dns_nameservers), concurrency=self.settings.dns_concurrency
+                    nameservers=tuple(self.settings.dns_nameservers),
+                    concurrency=self.settings.dns_concurrency,
+                    timeout=self.settings.dns_timeout,
+                    tries=self.settings.dns_tries,
                 )
             checker = self._checkers[mode] = HealthChecker(config)
         return checker
