@@ -37,12 +37,8 @@ class Outcome(StrEnum):
     UNREACHABLE = "unreachable"
     ERROR = "error"
 
-    @property
-    def definite(self) -> bool:
-        """True when DNS gave an authoritative-looking verdict; False means "unknown"."""
-        return self in _DEFINITE
 
-
+# The outcomes that are DNS's verdict; any other means "unknown", never "missing".
 _DEFINITE = (Outcome.OK, Outcome.NXDOMAIN, Outcome.NODATA)
 
 _ERRORS = {
@@ -73,7 +69,7 @@ class Answer:
 
     @property
     def definite(self) -> bool:
-        return self.outcome in _DEFINITE  # (not outcome.definite: evaluate asks ~20 times a domain)
+        return self.outcome in _DEFINITE
 
     @property
     def found(self) -> bool:

@@ -8,6 +8,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 TENANT_EXAMPLE = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+_MX_EXAMPLE = {
+    "recordType": "domainDnsMxRecord",
+    "label": "@",
+    "mailExchange": "mail.acmecorp.com.mail.protection.outlook.com",
+    "preference": 0,
+    "ttl": 3600,
+}
 
 
 class DomainItem(BaseModel):
@@ -89,15 +96,7 @@ class AddDomainResult(BaseModel):
                     "verification_dns_records": [
                         {"recordType": "domainDnsTxtRecord", "label": "@", "text": "MS=ms12345678", "ttl": 3600}
                     ],
-                    "service_configuration_records": [
-                        {
-                            "recordType": "domainDnsMxRecord",
-                            "label": "@",
-                            "mailExchange": "mail.acmecorp.com.mail.protection.outlook.com",
-                            "preference": 0,
-                            "ttl": 3600,
-                        }
-                    ],
+                    "service_configuration_records": [_MX_EXAMPLE],
                     "live_dns_status": {
                         "spf_status": "missing",
                         "dkim_status": "missing",
@@ -205,13 +204,7 @@ class DomainDns(BaseModel):
                     },
                     "verification_dns_records": [],
                     "service_configuration_records": [
-                        {
-                            "recordType": "domainDnsMxRecord",
-                            "label": "@",
-                            "mailExchange": "mail.acmecorp.com.mail.protection.outlook.com",
-                            "preference": 0,
-                            "ttl": 3600,
-                        },
+                        _MX_EXAMPLE,
                         {
                             "recordType": "domainDnsCnameRecord",
                             "label": "selector1._domainkey",
