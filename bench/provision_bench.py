@@ -20,9 +20,9 @@ import uvloop
 
 from tenantcore.dnshealth import build_expected_records
 from tenantcore.dnshealth.lookup import ResolverConfig
-from tenantcore.dnshealth.sandbox_dns import SandboxDnsServer, ZoneStore
 from tenantcore.emulator import EmulatorState, Fault, ThreadedServer, create_app
 from tenantcore.microsoft import MicrosoftClients, MicrosoftConfig
+from tenantcore.sandbox.dns_server import SandboxDnsServer, ZoneStore
 
 CLIENT_ID, SECRET = "bench-app", "bench-secret"
 

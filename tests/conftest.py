@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tenantcore.dnshealth.sandbox_dns import SandboxDnsServer, ZoneStore
+from tenantcore.sandbox.dns_server import SandboxDnsServer, ZoneStore
 
 
 @pytest.fixture

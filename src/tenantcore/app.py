@@ -1,4 +1,4 @@
-"""The app factory: the API (and, as they land, the web app and worker) over one Runtime."""
+"""The app factory: the API, the web app and the embedded worker over one Runtime."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from tenantcore.domains.routes import router as domains_router
 from tenantcore.events.routes import router as events_router
 from tenantcore.runtime import Runtime
 from tenantcore.tenants.routes import router as tenants_router
-from tenantcore.web.routes import STATIC as WEB_STATIC
-from tenantcore.web.routes import router as web_router
+from tenantcore.web import session as web_session
+from tenantcore.web.pages import router as web_router
 from tenantcore.worker.runner import Worker
 
 DESCRIPTION = """Adds custom sending domains to Microsoft 365 tenants, returns the DNS records to
@@ -112,7 +112,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(keys_router)
     app.include_router(events_router)
     app.include_router(web_router)
-    app.mount("/app/static", StaticFiles(directory=WEB_STATIC), name="app-static")
+    web_session.install(app)
+    app.mount("/app/static", StaticFiles(directory=web_session.STATIC), name="app-static")
     # The app's session: signed (itsdangerous) with a key derived from the server secret,
     # HttpOnly (Starlette's default), SameSite=Strict, Secure when served over https.
     session_key = hmac.new(runtime.secret, b"tenantcore web session", hashlib.sha256).hexdigest()

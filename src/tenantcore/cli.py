@@ -221,7 +221,7 @@ def dns_server(
     """Run the sandbox's authoritative DNS server on its own."""
     import threading
 
-    from tenantcore.dnshealth.sandbox_dns import SandboxDnsServer, ZoneStore, load_zone_file
+    from tenantcore.sandbox.dns_server import SandboxDnsServer, ZoneStore, load_zone_file
 
     store = ZoneStore()
     for path in zone or []:
@@ -319,17 +319,13 @@ def worker(
     settings = Settings(**({"data_dir": data_dir} if data_dir else {}), sandbox=False)
 
     async def go() -> None:
-        runtime = Runtime(settings)
-        await runtime.start(bootstrap=False)
-        running = Worker(runtime)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, running.stop)
-        Console(stderr=True).print(f"worker {running.owner} on {settings.db_url.split('@')[-1]}")
-        try:
+        async with Runtime.opened(settings) as runtime:
+            running = Worker(runtime)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, running.stop)
+            Console(stderr=True).print(f"worker {running.owner} on {settings.db_url.split('@')[-1]}")
             await running.run_forever()
-        finally:
-            await runtime.close()
 
     aio.run(go())
 
@@ -354,24 +350,14 @@ def create_key(
     settings = Settings(**({"data_dir": data_dir} if data_dir else {}), sandbox=False)
 
     async def go() -> str:
-        runtime = Runtime(settings)
-        await runtime.start(bootstrap=False)  # never create an account whose keys nobody sees
-        try:
-            async with runtime.sessions() as session:
-                target = (
-                    await repository.get_account(session, account)
-                    if account
-                    else await repository.first_account(session)
-                )
-                if target is None:
-                    raise typer.BadParameter(
-                        "no such account (run `tenantcore serve` once: the first start creates one)"
-                    )
-                key = await service.create_key(session, runtime.secret, target.id, mode)
-                await session.commit()
-                return key
-        finally:
-            await runtime.close()
+        # bootstrap=False: never create an account whose keys nobody sees
+        async with Runtime.opened(settings) as runtime, runtime.transaction() as session:
+            target = (
+                await repository.get_account(session, account) if account else await repository.first_account(session)
+            )
+            if target is None:
+                raise typer.BadParameter("no such account (run `tenantcore serve` once: the first start creates one)")
+            return await service.create_key(session, runtime.secret, target.id, mode)
 
     key = aio.run(go())
     Console(stderr=True).print("New key (shown once, store it now):")

@@ -1,8 +1,19 @@
-"""The database: async engine and sessions, SQLite (WAL, busy timeout) or PostgreSQL."""
+"""The database: async engine and sessions, SQLite (WAL, busy timeout) or PostgreSQL.
+
+The transaction rule, followed everywhere:
+- services own transactions, and keep them short: reserve → call Microsoft → save, each step
+  its own `transaction()`; a transaction is never held open across a call to Microsoft or a
+  DNS provider (it would hold locks, and on SQLite the one write lock, for seconds);
+- routes and pages never open sessions: they call services (the API's request-scoped read
+  session for authentication and the hot list read is the one exception, in `api/deps.py`);
+- repositories never commit: they run SQL in the session they are handed.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, event
@@ -61,3 +72,10 @@ def create_engine(url: str) -> AsyncEngine:
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One short transaction: commits when the block ends, rolls back when it raises."""
+    async with sessions() as session, session.begin():
+        yield session

@@ -1,25 +1,80 @@
-"""What a running TenantCore holds: settings, database, the server secret, the sandbox, and
-per mode the Microsoft clients and the DNS health checker."""
+"""What a running TenantCore holds: settings, database, the server secret, the sandbox, and per
+mode (live or test) the environment the services work in.
+
+`Runtime.env(mode)` is the one seam between live and test: it hands out the Microsoft clients,
+the DNS checker, the DNS publisher (the sandbox's, in test mode; none live yet), where admin
+consent happens and how a tenant comes to exist. Nothing else in the service asks which mode
+it is in.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from tenantcore.accounts import repository as accounts_repo
 from tenantcore.accounts import service as accounts
 from tenantcore.accounts.keys import load_or_create_secret
-from tenantcore.api.errors import ApiError
 from tenantcore.config import Settings
-from tenantcore.db import create_engine, session_factory
+from tenantcore.db import create_engine, session_factory, transaction
 from tenantcore.dnshealth import HealthChecker, ResolverConfig
+from tenantcore.dnshealth.records import DnsRecord
+from tenantcore.errors import TenantCoreError
 from tenantcore.microsoft import MicrosoftClients, MicrosoftConfig
+from tenantcore.microsoft.config import Endpoints
 from tenantcore.migrate import upgrade_async
 from tenantcore.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
+
+
+class DnsPublisher(Protocol):
+    """Writes a domain's records where DNS serves them (the sandbox's DNS server today; the
+    DNS providers of issue #13 tomorrow)."""
+
+    def register(self, domain: str) -> None: ...
+
+    def publish(self, records: Iterable[DnsRecord]) -> None: ...
+
+
+@dataclass
+class ModeEnv:
+    """Everything that differs between live and test mode, in one place."""
+
+    mode: str
+    checker: HealthChecker
+    consent_base: str  # where the admin-consent page is
+    consent_client_id: str | None
+    publisher: DnsPublisher | None = None  # None: the operator publishes at their registrar
+    create_tenant: Callable[[str], str] | None = None  # a new tenant's id; None: only consent makes one
+    _connect: Callable[[], MicrosoftClients] | None = field(default=None, repr=False)
+    _clients: MicrosoftClients | None = field(default=None, repr=False)
+
+    @property
+    def microsoft(self) -> MicrosoftClients:
+        if self._clients is None:
+            if self._connect is None:
+                raise TenantCoreError(
+                    503,
+                    "microsoft_not_configured",
+                    "Live mode needs TENANTCORE_MS_CLIENT_ID and TENANTCORE_MS_CLIENT_SECRET "
+                    "(see the README, 'Going live').",
+                )
+            self._clients = self._connect()
+        return self._clients
+
+    @property
+    def has_microsoft(self) -> bool:
+        return self._clients is not None or self._connect is not None
+
+    async def aclose(self) -> None:
+        if self._clients is not None:
+            await self._clients.aclose()
 
 
 class Runtime:
@@ -31,8 +86,7 @@ class Runtime:
         self.engine: AsyncEngine = create_engine(settings.db_url)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.sandbox: Sandbox | None = None
-        self._microsoft: dict[str, MicrosoftClients] = {}
-        self._checkers: dict[str, HealthChecker] = {}
+        self._envs: dict[str, ModeEnv] = {}
         self.first_keys: dict[str, str] = {}
 
     async def start(self, bootstrap: bool = True) -> None:
@@ -44,60 +98,82 @@ class Runtime:
             self.sandbox = Sandbox(s.data_dir, s.sandbox_dns_port, s.sandbox_emulator_port, s.sandbox_accepted_lag)
             self.sandbox.start()
 
+    @classmethod
+    @asynccontextmanager
+    async def opened(cls, settings: Settings, bootstrap: bool = False) -> AsyncIterator[Runtime]:
+        """A started runtime for a command-line entry point, closed on the way out."""
+        runtime = cls(settings)
+        await runtime.start(bootstrap=bootstrap)
+        try:
+            yield runtime
+        finally:
+            await runtime.close()
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A short transaction: committed when the block ends, rolled back on an exception
+        (the rule in `db.py`)."""
+        return transaction(self.sessions)
+
     async def _bootstrap(self) -> dict[str, str]:
         """On first start, one account with a live and a test key (returned to be shown once)."""
-        async with self.sessions() as session:
+        async with self.transaction() as session:
             if await accounts_repo.count_accounts(session):
                 return {}
             _, issued = await accounts.create_account(session, self.secret, "default")
-            await session.commit()
             return issued
 
-    def require_sandbox(self) -> Sandbox:
-        if self.sandbox is None:
-            raise ApiError(503, "sandbox_disabled", "The sandbox is turned off on this server (TENANTCORE_SANDBOX).")
-        return self.sandbox
+    @property
+    def modes(self) -> tuple[str, ...]:
+        """The modes this process can act in: test-mode domains live in the sandbox, which only
+        the serving process holds."""
+        return ("live", "test") if self.sandbox is not None else ("live",)
 
-    def microsoft(self, mode: str) -> MicrosoftClients:
-        clients = self._microsoft.get(mode)
-        if clients is None:
-            if mode == "test":
-                sandbox = self.require_sandbox()
-                assert sandbox.emulator is not None
-                clients = MicrosoftClients.create(sandbox.microsoft_config, emulator=sandbox.emulator.url)
-            else:
-                s = self.settings
-                if not (s.ms_client_id and s.ms_client_secret):
-                    raise ApiError(
-                        503,
-                        "microsoft_not_configured",
-                        "Live mode needs TENANTCORE_MS_CLIENT_ID and TENANTCORE_MS_CLIENT_SECRET "
-                        "(see the README, 'Going live').",
-                    )
-                clients = MicrosoftClients.create(
-                    MicrosoftConfig(s.ms_client_id, client_secret=s.ms_client_secret.get_secret_value())
-                )
-            self._microsoft[mode] = clients
-        return clients
+    def env(self, mode: str) -> ModeEnv:
+        env = self._envs.get(mode)
+        if env is None:
+            env = self._envs[mode] = self._sandbox_env() if mode == "test" else self._live_env()
+        return env
 
-    def checker(self, mode: str) -> HealthChecker:
-        checker = self._checkers.get(mode)
-        if checker is None:
-            if mode == "test":
-                config = replace(self.require_sandbox().resolver, concurrency=self.settings.dns_concurrency)
-            else:
-                config = ResolverConfig(
-                    nameservers=tuple(self.settings.dns_nameservers),
-                    concurrency=self.settings.dns_concurrency,
-                    timeout=self.settings.dns_timeout,
-                    tries=self.settings.dns_tries,
-                )
-            checker = self._checkers[mode] = HealthChecker(config)
-        return checker
+    def _live_env(self) -> ModeEnv:
+        s = self.settings
+        resolver = ResolverConfig(
+            nameservers=tuple(s.dns_nameservers),
+            concurrency=s.dns_concurrency,
+            timeout=s.dns_timeout,
+            tries=s.dns_tries,
+        )
+        connect = None
+        if s.ms_client_id and s.ms_client_secret:
+            config = MicrosoftConfig(s.ms_client_id, client_secret=s.ms_client_secret.get_secret_value())
+            connect = lambda: MicrosoftClients.create(config)  # noqa: E731
+        return ModeEnv(
+            mode="live",
+            checker=HealthChecker(resolver),
+            consent_base=Endpoints().login,
+            consent_client_id=s.ms_client_id,
+            _connect=connect,
+        )
+
+    def _sandbox_env(self) -> ModeEnv:
+        sandbox = self.sandbox
+        if sandbox is None or sandbox.emulator is None:
+            raise TenantCoreError(
+                503, "sandbox_disabled", "The sandbox is turned off on this server (TENANTCORE_SANDBOX)."
+            )
+        emulator = sandbox.emulator.url
+        return ModeEnv(
+            mode="test",
+            checker=HealthChecker(replace(sandbox.resolver, concurrency=self.settings.dns_concurrency)),
+            consent_base=emulator,
+            consent_client_id=sandbox.client_id,
+            publisher=sandbox,
+            create_tenant=lambda name: sandbox.create_tenant(name).id,
+            _connect=lambda: MicrosoftClients.create(sandbox.microsoft_config, emulator=emulator),
+        )
 
     async def close(self) -> None:
-        for clients in self._microsoft.values():
-            await clients.aclose()
+        for env in self._envs.values():
+            await env.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
         await self.engine.dispose()

@@ -12,7 +12,7 @@ from dnslib import RCODE
 from dnslib.server import BaseResolver, DNSServer
 
 from tenantcore.dnshealth.lookup import ResolverConfig
-from tenantcore.dnshealth.sandbox_dns import SandboxDnsServer, ZoneStore
+from tenantcore.sandbox.dns_server import SandboxDnsServer, ZoneStore
 
 from .m365 import expected_for
 

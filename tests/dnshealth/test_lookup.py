@@ -180,3 +180,24 @@ async def test_nothing_of_a_closed_session_fires_later(blackhole):
     finally:
         loop.set_exception_handler(None)
     assert errors == []
+
+
+async def test_lookup_outcomes_stay_distinct(dns_server, store, blackhole, servfail_server):
+    store.add("acmecorp.com", "TXT", "x")
+    store.add("acmecorp.com", "MX", "10 mx.acmecorp.com")
+    session = DnsSession(ResolverConfig(nameservers=(dns_server.address,), timeout=0.3, tries=1))
+    try:
+        mx = await session.query("acmecorp.com", "MX")
+        assert (mx.outcome, mx.mx) == (Outcome.OK, ((10, "mx.acmecorp.com"),))
+        assert (await session.query("acmecorp.com", "CNAME")).outcome is Outcome.NODATA
+        assert (await session.query("nope.acmecorp.com", "TXT")).outcome is Outcome.NXDOMAIN
+        assert (await session.query("other.org", "TXT")).outcome is Outcome.REFUSED
+    finally:
+        await session.close()
+    for server, outcome in ((blackhole, Outcome.TIMEOUT), (servfail_server, Outcome.SERVFAIL)):
+        session = DnsSession(ResolverConfig(nameservers=(server,), timeout=0.2, tries=1))
+        try:
+            answer = await session.query("acmecorp.com", "TXT")
+        finally:
+            await session.close()
+        assert answer.outcome is outcome and not answer.definite

@@ -19,7 +19,7 @@ async def test_a_dead_nameserver_costs_what_the_dns_settings_say(blackhole, monk
     runtime = Runtime(Settings(data_dir=tmp_path, sandbox=False))
     try:
         started = time.monotonic()
-        report = await runtime.checker("live").check("acme-corp.com")
+        report = await runtime.env("live").checker.check("acme-corp.com")
         elapsed = time.monotonic() - started
     finally:
         await runtime.close()

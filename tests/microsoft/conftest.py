@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tenantcore.dnshealth.lookup import ResolverConfig
-from tenantcore.dnshealth.sandbox_dns import SandboxDnsServer
 from tenantcore.emulator import EmulatorState, ThreadedServer, create_app
 from tenantcore.emulator.state import Tenant
 from tenantcore.microsoft import MicrosoftClients, MicrosoftConfig
+from tenantcore.sandbox.dns_server import SandboxDnsServer
 
 CLIENT_ID = "5f2f8c1e-0c55-4f8e-9d7a-4b1f3c6e2a10"
 SECRET = "emulator-secret-value"

@@ -14,9 +14,9 @@ from tenantcore.accounts.models import Account
 from tenantcore.config import Settings
 from tenantcore.db import now
 from tenantcore.dnshealth.records import build_expected_records
-from tenantcore.dnshealth.sandbox_dns import SandboxDnsServer, ZoneStore
 from tenantcore.domains.models import Domain
 from tenantcore.runtime import Runtime
+from tenantcore.sandbox.dns_server import SandboxDnsServer, ZoneStore
 from tenantcore.tenants.models import Tenant
 
 from ..dnshealth.m365 import dkim_config, service_records, verification_records

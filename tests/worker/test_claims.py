@@ -44,7 +44,7 @@ async def test_three_workers_check_every_domain_exactly_once(fleet, store):
 async def test_a_dead_workers_batch_is_taken_over_after_its_lease(fleet, store):
     first = await fleet.runtime()
     ids = await seed(first, store, 400)
-    async with first.sessions() as session:  # a worker claims 150 domains, then dies
+    async with first.transaction() as session:  # a worker claims 150 domains, then dies
         dead = await claims.claim(session, "dead-worker", ("live",), 150, lease=1.0)
     assert len(dead) == 150
 

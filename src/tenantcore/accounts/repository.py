@@ -1,4 +1,4 @@
-"""All SQL about accounts and keys."""
+"""All SQL about accounts and keys. Nothing here commits."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ async def active_key(session: AsyncSession, key_hmac: str) -> Row[tuple[str, str
         )
     )
     return result.first()
+
+
+async def key_is_active(session: AsyncSession, key_id: str) -> bool:
+    found = await session.scalar(select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None)))
+    return found is not None
 
 
 async def revoke(session: AsyncSession, key_id: str) -> bool:

@@ -18,7 +18,5 @@ class RotatedKey(BaseModel):
 @router.post("/v1/api-key/rotate", response_model=RotatedKey)
 async def rotate(runtime: RuntimeDep, caller: CallerDep) -> RotatedKey:
     """Issue a new key of the same mode; the key used for this call stops working at once."""
-    async with runtime.sessions() as session:
-        key = await service.rotate(session, runtime.secret, caller)
-        await session.commit()
+    key = await service.rotate(runtime.sessions, runtime.secret, caller)
     return RotatedKey(api_key=key, mode=caller.mode, message="Store this key now: it is shown only once.")

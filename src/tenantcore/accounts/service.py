@@ -1,14 +1,16 @@
-"""Accounts and their keys. Services never commit: the caller owns the transaction."""
+"""Accounts and their keys. The functions that take a session run inside their caller's
+transaction (start-up, the CLI and `rotate` compose them); `rotate` owns its own."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tenantcore.accounts import keys, repository
 from tenantcore.accounts.models import Account
-from tenantcore.api.errors import ApiError
+from tenantcore.db import transaction
+from tenantcore.errors import TenantCoreError
 
 
 @dataclass(frozen=True)
@@ -35,26 +37,33 @@ async def create_key(session: AsyncSession, secret: bytes, account_id: str, mode
 
 async def authenticate(session: AsyncSession, secret: bytes, authorization: str | None) -> Caller:
     if authorization is None or not authorization.startswith("Bearer"):
-        raise ApiError(
+        raise TenantCoreError(
             401,
             "invalid_auth_header",
             "Send the API key as 'Authorization: Bearer tc_live_…' (or tc_test_… for the sandbox).",
         )
     scheme, _, token = authorization.partition(" ")
     if scheme != "Bearer":
-        raise ApiError(401, "invalid_auth_header", "The Authorization header must use the Bearer scheme.")
+        raise TenantCoreError(401, "invalid_auth_header", "The Authorization header must use the Bearer scheme.")
     token = token.strip()
     if not token:
-        raise ApiError(401, "missing_api_key", "The Bearer token is empty: send your API key.")
+        raise TenantCoreError(401, "missing_api_key", "The Bearer token is empty: send your API key.")
     mode = keys.mode_of(token)
     key = await repository.active_key(session, keys.digest(secret, token)) if mode else None
     if key is None:
-        raise ApiError(401, "invalid_api_key", "The API key is not valid (unknown, revoked or malformed).")
+        raise TenantCoreError(401, "invalid_api_key", "The API key is not valid (unknown, revoked or malformed).")
     return Caller(key.account_id, key.mode, key.id)
 
 
-async def rotate(session: AsyncSession, secret: bytes, caller: Caller) -> str:
+async def rotate(sessions: async_sessionmaker[AsyncSession], secret: bytes, caller: Caller) -> str:
     """A new key of the caller's mode; the calling key stops working at once."""
-    if not await repository.revoke(session, caller.key_id):
-        raise ApiError(401, "invalid_api_key", "This key was already rotated.")
-    return await create_key(session, secret, caller.account_id, caller.mode)
+    async with transaction(sessions) as session:
+        if not await repository.revoke(session, caller.key_id):
+            raise TenantCoreError(401, "invalid_api_key", "This key was already rotated.")
+        return await create_key(session, secret, caller.account_id, caller.mode)
+
+
+async def key_is_active(sessions: async_sessionmaker[AsyncSession], key_id: str) -> bool:
+    """Whether a signed-in session's key still works (rotating a key signs its sessions out)."""
+    async with sessions() as session:
+        return await repository.key_is_active(session, key_id)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts.service import Caller, authenticate
-from tenantcore.api.errors import ApiError
 from tenantcore.runtime import Runtime
+from tenantcore.tenants import service as tenants
 
 
 # Dependencies are `async def` on purpose: FastAPI runs plain `def` ones in a thread pool,
@@ -35,16 +34,13 @@ async def get_caller(
     try:
         return await authenticate(session, runtime.secret, authorization)
     finally:
-        # Hand the connection back now: write endpoints open their own sessions, and holding
+        # Hand the connection back now: services open their own short sessions, and holding
         # this one across them exhausts the pool under concurrent writes.
         await session.close()
 
 
 async def tenant_guid(tenant_id: Annotated[str, Path(description="The Microsoft tenant GUID")]) -> str:
-    try:
-        return str(UUID(tenant_id))
-    except ValueError as exc:
-        raise ApiError(400, "invalid_tenant_id", f"'{tenant_id[:64]}' is not a tenant GUID.") from exc
+    return tenants.tenant_guid(tenant_id)
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -1,4 +1,5 @@
-"""Errors as TenantCore's API shows them: `{"detail": {"code": "...", "message": "..."}}`,
+"""Errors as TenantCore's API shows them (the one place that maps `TenantCoreError` and
+Microsoft's errors to HTTP): `{"detail": {"code": "...", "message": "..."}}`,
 for every status, 404 and 405 included, with a request id on every response."""
 
 from __future__ import annotations
@@ -10,20 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tenantcore.errors import TenantCoreError, from_microsoft
 from tenantcore.microsoft import errors as ms
 
 log = logging.getLogger("tenantcore.api")
-
-
-class ApiError(Exception):
-    """Raised by services and routes; rendered by the handler below. Carries its status."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers
 
 
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
@@ -34,19 +25,6 @@ def _response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     return JSONResponse(error_body(code, message), status, headers=headers)
-
-
-# Microsoft failures the API does not map more specifically: 502 when Microsoft refused in a
-# way we did not expect, 503 when it is unavailable or throttling us.
-def from_microsoft(error: ms.MicrosoftError) -> ApiError:
-    if isinstance(error, ms.Throttled):
-        retry = str(int(error.retry_after)) if error.retry_after else "30"
-        return ApiError(503, "microsoft_throttled", error.message, {"Retry-After": retry})
-    if isinstance(error, ms.MicrosoftUnavailable):
-        return ApiError(503, "microsoft_unavailable", error.message, {"Retry-After": "30"})
-    if isinstance(error, ms.TokenError | ms.InsufficientPrivileges | ms.ExchangeAccessDenied | ms.Unauthorized):
-        return ApiError(502, error.code, error.message)
-    return ApiError(502, "microsoft_error", error.message)
 
 
 _STATUS_CODES = {
@@ -62,8 +40,8 @@ _STATUS_CODES = {
 
 
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+    @app.exception_handler(TenantCoreError)
+    async def _domain_error(request: Request, exc: TenantCoreError) -> JSONResponse:
         return _response(request, exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(ms.MicrosoftError)

@@ -7,6 +7,8 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tenantcore.db import Base, UTCDateTime, new_id, now
+from tenantcore.domains.health import StoredHealth, StoredHealthType
+from tenantcore.domains.states import DomainState
 
 
 class Domain(Base):
@@ -20,8 +22,9 @@ class Domain(Base):
     account_id: Mapped[str] = mapped_column(String(36), index=True)
     mode: Mapped[str] = mapped_column(String(8))
     name: Mapped[str] = mapped_column(String(253), index=True)
-    # pending: reserved, Microsoft not yet called; added; verified; dkim_enabled
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state: Mapped[DomainState] = mapped_column(String(16), default=DomainState.PENDING)
+    # Bumped by every write: a write names the version it read, so none overwrites a newer one.
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     is_default: Mapped[bool] = mapped_column(default=False)
     is_verified: Mapped[bool] = mapped_column(default=False)
     dkim_enabled: Mapped[bool] = mapped_column(default=False)
@@ -35,7 +38,7 @@ class Domain(Base):
     mx_status: Mapped[str] = mapped_column(String(256), default="missing")
     grade: Mapped[str | None] = mapped_column(String(16), nullable=True)
     fingerprint: Mapped[str | None] = mapped_column(String(32), nullable=True)
-    health: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # findings, selectors, observed
+    health: Mapped[StoredHealth | None] = mapped_column(StoredHealthType, nullable=True)
     last_checked: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The reconciler's bookkeeping (tenantcore.worker).
     next_check_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)

@@ -1,26 +1,61 @@
-"""All SQL about domains."""
+"""All SQL about domains. Reads on behalf of a caller start from `readable(caller)`, the one
+place that scopes them to the caller's account and mode. Nothing here commits."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, select
+from sqlalchemy import Row, Select, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantcore.accounts.service import Caller
+from tenantcore.db import now
 from tenantcore.domains.models import Domain
+from tenantcore.domains.states import DomainState
 from tenantcore.tenants.models import Tenant
+
+# What a version-checked save writes: everything a transition or a check may change. The
+# identity columns never change, and the lease columns belong to the worker's claims.
+WRITABLE = (
+    "state",
+    "is_default",
+    "is_verified",
+    "dkim_enabled",
+    "verification_records",
+    "service_records",
+    "dkim_config",
+    "spf_status",
+    "dkim_status",
+    "dmarc_status",
+    "mx_status",
+    "grade",
+    "fingerprint",
+    "health",
+    "last_checked",
+    "next_check_at",
+    "check_count",
+    "followup_failures",
+    "followup_after",
+)
+
+
+def readable(caller: Caller) -> Select[tuple[Domain]]:
+    """Domains the caller may see: their account's, in their key's mode, past reservation."""
+    return select(Domain).where(
+        Domain.account_id == caller.account_id, Domain.mode == caller.mode, Domain.state != DomainState.PENDING
+    )
 
 
 async def for_tenant(session: AsyncSession, tenant_id: str, include_pending: bool = False) -> list[Domain]:
     query = select(Domain).where(Domain.tenant_id == tenant_id)
     if not include_pending:
-        query = query.where(Domain.state != "pending")
+        query = query.where(Domain.state != DomainState.PENDING)
     return list((await session.scalars(query.order_by(Domain.name))).all())
 
 
 LISTED = (
     Domain.id,
-    Domain.name,
+    Domain.name.label("domain_name"),
     Domain.is_default,
     Domain.is_verified,
     Domain.spf_status,
@@ -34,7 +69,7 @@ LISTED = (
 _LISTING = (
     select(*LISTED)
     .select_from(Tenant)
-    .outerjoin(Domain, (Domain.tenant_id == Tenant.id) & (Domain.state != "pending"))
+    .outerjoin(Domain, (Domain.tenant_id == Tenant.id) & (Domain.state != DomainState.PENDING))
     .where(
         Tenant.account_id == bindparam("account_id"),
         Tenant.mode == bindparam("mode"),
@@ -44,11 +79,12 @@ _LISTING = (
 )
 
 
-async def listing(session: AsyncSession, account_id: str, mode: str, ms_tenant_id: str) -> list[Row[Any]] | None:
+async def listing(session: AsyncSession, caller: Caller, ms_tenant_id: str) -> list[Row[Any]] | None:
     """The tenant's domains for the list endpoint in one prebuilt query, only the listed columns
     (no ORM objects, no JSON decoding: this is the API's hottest read). None: no such tenant.
-    A tenant without domains gives one row of NULLs."""
-    params = {"account_id": account_id, "mode": mode, "ms_tenant_id": ms_tenant_id}
+    A tenant without domains gives one row of NULLs. (Prebuilt, so scoped here by hand with
+    the same three conditions `readable` applies.)"""
+    params = {"account_id": caller.account_id, "mode": caller.mode, "ms_tenant_id": ms_tenant_id}
     return list((await session.execute(_LISTING, params)).all()) or None
 
 
@@ -56,16 +92,38 @@ async def get(session: AsyncSession, tenant_id: str, name: str) -> Domain | None
     return await session.scalar(select(Domain).where(Domain.tenant_id == tenant_id, Domain.name == name))
 
 
+async def get_by_id(session: AsyncSession, domain_id: str) -> Domain | None:
+    return await session.scalar(select(Domain).where(Domain.id == domain_id).execution_options(populate_existing=True))
+
+
 async def count(session: AsyncSession, tenant_id: str) -> int:
     """Every domain of the tenant, reservations in progress included (they hold a slot)."""
     return int(await session.scalar(select(func.count()).select_from(Domain).where(Domain.tenant_id == tenant_id)) or 0)
 
 
-async def managed_elsewhere(session: AsyncSession, account_id: str, mode: str, name: str) -> bool:
+async def managed_elsewhere(session: AsyncSession, caller: Caller, name: str) -> bool:
     found = await session.scalar(
-        select(Domain.id).where(Domain.name == name, Domain.mode == mode, Domain.account_id != account_id).limit(1)
+        select(Domain.id)
+        .where(Domain.name == name, Domain.mode == caller.mode, Domain.account_id != caller.account_id)
+        .limit(1)
     )
     return found is not None
+
+
+async def save(session: AsyncSession, domain: Domain, extra: dict[str, Any] | None = None) -> bool:
+    """Write the domain's changeable columns if its row is still at the version it was read
+    at, and bump the version. False: someone else wrote it since, or it was deleted."""
+    values = {name: getattr(domain, name) for name in WRITABLE}
+    result = await session.execute(
+        update(Domain)
+        .where(Domain.id == domain.id, Domain.version == domain.version)
+        .values(values | (extra or {}) | {"version": domain.version + 1, "updated_at": now()})
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    domain.version += 1
+    return True
 
 
 async def delete_for_tenant(session: AsyncSession, tenant_id: str) -> None:

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from tenantcore.api.deps import CallerDep, RuntimeDep, SessionDep, TenantId
+from tenantcore.api.downloads import download
 from tenantcore.domains import repository, service
 from tenantcore.domains.schemas import (
     AddDomain,
@@ -18,7 +19,7 @@ from tenantcore.domains.schemas import (
     Published,
     VerifyResult,
 )
-from tenantcore.tenants import service as tenants
+from tenantcore.errors import tenant_not_found
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/domains", tags=["domains"])
 
@@ -26,32 +27,17 @@ router = APIRouter(prefix="/v1/tenants/{tenant_id}/domains", tags=["domains"])
 @router.get("", response_model=DomainList)
 async def list_domains(caller: CallerDep, session: SessionDep, tenant_id: TenantId) -> DomainList:
     """All custom domains of a tenant with their last DNS health."""
-    rows = await repository.listing(session, caller.account_id, caller.mode, tenant_id)
+    rows = await repository.listing(session, caller, tenant_id)
     if rows is None:
-        raise tenants.not_found(tenant_id)
-    items = [
-        DomainItem(
-            id=r.id,
-            domain_name=r.name,
-            is_default=r.is_default,
-            is_verified=r.is_verified,
-            spf_status=r.spf_status,
-            dkim_status=r.dkim_status,
-            dmarc_status=r.dmarc_status,
-            mx_status=r.mx_status,
-            last_checked=r.last_checked,
-        )
-        for r in rows
-        if r.id is not None
-    ]
+        raise tenant_not_found(tenant_id)
+    items = [DomainItem.model_validate(r) for r in rows if r.id is not None]
     return DomainList(tenant_id=tenant_id, domains=items, count=len(items))
 
 
 @router.post("", response_model=AddDomainResult, status_code=201)
-async def add_domain(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, body: AddDomain) -> dict:
+async def add_domain(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, body: AddDomain) -> AddDomainResult:
     """Add a domain in Microsoft 365 and return the DNS records to publish."""
-    tenant = await tenants.get(runtime, caller, tenant_id)
-    domain, report = await service.add(runtime, caller, tenant_id, body.domain)
+    tenant, domain, report = await service.add(runtime, caller, tenant_id, body.domain)
     return service.add_response(tenant, domain, report)
 
 
@@ -79,20 +65,20 @@ async def enable_dkim(
 
 
 @router.get("/{domain_name}/dkim-status", response_model=DkimStatus)
-async def dkim_status(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> dict:
+async def dkim_status(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> DkimStatus:
     """DKIM state for polling until the CNAMEs have propagated (checks DNS live)."""
     return await service.dkim_status(runtime, caller, tenant_id, domain_name)
 
 
 @router.get("/{domain_name}/dns", response_model=DomainDns)
-async def get_dns(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> dict:
+async def get_dns(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> DomainDns:
     """Stored records and the last recorded DNS health (no live query; see POST …/dns-check)."""
     tenant, domain = await service.load(runtime, caller, tenant_id, domain_name)
     return service.dns_response(tenant, domain)
 
 
 @router.post("/{domain_name}/dns-check", response_model=DomainDns)
-async def dns_check(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> dict:
+async def dns_check(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> DomainDns:
     """Query DNS now, store and return the result."""
     tenant, domain = await service.dns_check(runtime, caller, tenant_id, domain_name)
     return service.dns_response(tenant, domain)
@@ -102,16 +88,7 @@ async def dns_check(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId,
 async def health(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> Health:
     """The last check's findings, each with severity and how to fix it."""
     _, domain = await service.load(runtime, caller, tenant_id, domain_name)
-    stored = domain.health or {}
-    return Health(
-        domain_name=domain.name,
-        grade=domain.grade,
-        fingerprint=domain.fingerprint,
-        selectors=stored.get("selectors", {}),
-        ready_to_enable=bool(stored.get("ready_to_enable")),
-        findings=stored.get("findings", []),
-        last_checked=domain.last_checked,
-    )
+    return service.health(domain)
 
 
 @router.get(
@@ -128,11 +105,11 @@ async def export(
 ) -> Response:
     """The records to publish as a BIND zone snippet or registrar CSV."""
     _, domain = await service.load(runtime, caller, tenant_id, domain_name)
-    return service.export_response(domain, format)
+    return download(service.export(domain, format))
 
 
 @router.post("/{domain_name}/dns/publish", response_model=Published)
-async def publish(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> dict:
+async def publish(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> Published:
     """Test mode: write the records into the sandbox DNS (live: no DNS provider yet)."""
     return await service.publish(runtime, caller, tenant_id, domain_name)
 

@@ -18,6 +18,8 @@ _MX_EXAMPLE = {
 
 
 class DomainItem(BaseModel):
+    model_config = ConfigDict(from_attributes=True)  # built from the listing's rows
+
     id: str
     domain_name: str
     is_default: bool

@@ -1,21 +1,39 @@
-"""All SQL about events, scoped by account and mode."""
+"""All SQL about events. Reads on behalf of a caller start from `readable(caller)`, the one
+place that scopes them to the caller's account and mode. Nothing here commits."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantcore.accounts.service import Caller
 from tenantcore.events.models import Event
 
 
+def readable(caller: Caller) -> Select[tuple[Event]]:
+    return select(Event).where(Event.account_id == caller.account_id, Event.mode == caller.mode)
+
+
 async def page(
-    session: AsyncSession, account_id: str, mode: str, tenant_id: str | None, type_: str | None, limit: int, offset: int
+    session: AsyncSession, caller: Caller, tenant_id: str | None, type_: str | None, limit: int, offset: int
 ) -> tuple[list[Event], int]:
-    where = [Event.account_id == account_id, Event.mode == mode]
+    query = readable(caller)
     if tenant_id:
-        where.append(Event.tenant_id == tenant_id)
+        query = query.where(Event.tenant_id == tenant_id)
     if type_:
-        where.append(Event.type == type_)
-    total = int(await session.scalar(select(func.count()).select_from(Event).where(*where)) or 0)
-    rows = await session.scalars(select(Event).where(*where).order_by(Event.id.desc()).limit(limit).offset(offset))
+        query = query.where(Event.type == type_)
+    total = int(await session.scalar(query.with_only_columns(func.count()).order_by(None)) or 0)
+    rows = await session.scalars(query.order_by(Event.id.desc()).limit(limit).offset(offset))
     return list(rows.all()), total
+
+
+async def recent(
+    session: AsyncSession, caller: Caller, limit: int, tenant_id: str | None = None, domain_name: str | None = None
+) -> list[Event]:
+    """The newest events, of one domain when named."""
+    query = readable(caller)
+    if tenant_id is not None:
+        query = query.where(Event.tenant_id == tenant_id)
+    if domain_name is not None:
+        query = query.where(Event.domain_name == domain_name)
+    return list((await session.scalars(query.order_by(Event.id.desc()).limit(limit))).all())

@@ -2,20 +2,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
-from uuid import UUID
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from tenantcore.api.deps import CallerDep, SessionDep
-from tenantcore.api.errors import ApiError
+from tenantcore.errors import TenantCoreError
 from tenantcore.events import repository
 from tenantcore.events.service import TYPES
+from tenantcore.tenants.service import tenant_guid
 
 router = APIRouter(tags=["events"])
 
 
 class EventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     tenant_id: str
     domain_name: str
@@ -46,25 +48,11 @@ async def list_events(
     """What happened to the caller's domains, newest first (DNS changes, degradations,
     recoveries, verification, DKIM, failed follow-ups)."""
     if tenant_id is not None:
-        try:
-            tenant_id = str(UUID(tenant_id))
-        except ValueError as exc:
-            raise ApiError(400, "invalid_tenant_id", "tenant_id must be a tenant GUID.") from exc
+        tenant_id = tenant_guid(tenant_id, "tenant_id must be a tenant GUID.")
     if type is not None and type not in TYPES:
-        raise ApiError(400, "invalid_event_type", f"type must be one of {', '.join(TYPES)}.")
-    rows, total = await repository.page(session, caller.account_id, caller.mode, tenant_id, type, limit, offset)
-    events = [
-        EventOut(
-            id=e.id,
-            tenant_id=e.tenant_id,
-            domain_name=e.domain_name,
-            type=e.type,
-            message=e.message,
-            data=e.data,
-            created_at=e.created_at,
-        )
-        for e in rows
-    ]
+        raise TenantCoreError(400, "invalid_event_type", f"type must be one of {', '.join(TYPES)}.")
+    rows, total = await repository.page(session, caller, tenant_id, type, limit, offset)
+    events = [EventOut.model_validate(e) for e in rows]
     return EventPage(
         events=events,
         count=len(events),

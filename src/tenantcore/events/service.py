@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from tenantcore.accounts.service import Caller
+from tenantcore.events import repository
 from tenantcore.events.models import Event
+from tenantcore.runtime import Runtime
 
 TYPES = (
     "domain.dns_changed",
@@ -27,7 +28,8 @@ def event(
     message: str,
     data: dict[str, Any] | None = None,
 ) -> Event:
-    assert type_ in TYPES, type_
+    if type_ not in TYPES:  # a programming error, kept under `python -O` too
+        raise ValueError(f"unknown event type {type_!r}")
     return Event(
         account_id=account_id,
         mode=mode,
@@ -39,5 +41,9 @@ def event(
     )
 
 
-def emit(session: AsyncSession, *events: Event) -> None:
-    session.add_all(events)
+async def recent(
+    runtime: Runtime, caller: Caller, limit: int, tenant_id: str | None = None, domain_name: str | None = None
+) -> list[Event]:
+    """The newest events of the caller's domains (of one domain when named)."""
+    async with runtime.sessions() as session:
+        return await repository.recent(session, caller, limit, tenant_id, domain_name)

@@ -1,58 +1,111 @@
-"""All SQL about tenants, always scoped by account and mode."""
+"""All SQL about tenants. Reads on behalf of a caller start from `readable(caller)`, the one
+place that scopes them to the caller's account and mode. Nothing here commits."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from typing import Any
+
+from sqlalchemy import Row, Select, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tenantcore.accounts.service import Caller
+from tenantcore.db import now
 from tenantcore.domains.models import Domain
+from tenantcore.domains.states import DomainState
 from tenantcore.tenants.models import Tenant
 
+LISTED = Domain.state != DomainState.PENDING
+HEALTHY, PROBLEMS = ("ok", "info"), ("warning", "error")
 
-async def list_for(session: AsyncSession, account_id: str, mode: str) -> list[tuple[Tenant, int]]:
-    counts = (
-        select(Domain.tenant_id, func.count().label("n"))
-        .where(Domain.state != "pending")
-        .group_by(Domain.tenant_id)
-        .subquery()
-    )
+
+def readable(caller: Caller, *columns: Any) -> Select[Any]:
+    """Tenants the caller may see: their account's, in their key's mode."""
+    return select(*(columns or (Tenant,))).where(Tenant.account_id == caller.account_id, Tenant.mode == caller.mode)
+
+
+async def list_for(session: AsyncSession, caller: Caller) -> list[tuple[Tenant, int]]:
+    counts = select(Domain.tenant_id, func.count().label("n")).where(LISTED).group_by(Domain.tenant_id).subquery()
     rows = await session.execute(
-        select(Tenant, func.coalesce(counts.c.n, 0))
+        readable(caller, Tenant, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.tenant_id == Tenant.id)
-        .where(Tenant.account_id == account_id, Tenant.mode == mode)
         .order_by(Tenant.consented_at.desc())
     )
     return [(tenant, int(n)) for tenant, n in rows.all()]
 
 
-async def get_for(session: AsyncSession, account_id: str, mode: str, ms_tenant_id: str) -> Tenant | None:
-    return await session.scalar(
-        select(Tenant).where(
-            Tenant.account_id == account_id, Tenant.mode == mode, Tenant.ms_tenant_id == ms_tenant_id.lower()
+async def fleet(session: AsyncSession, caller: Caller) -> list[Row[Any]]:
+    """Every tenant with its domain counts by health, in one aggregate query (fast with
+    hundreds of tenants)."""
+    query = (
+        readable(
+            caller,
+            Tenant.ms_tenant_id.label("tenant_id"),
+            Tenant.tenant_name,
+            Tenant.tenant_domain,
+            Tenant.exchange_bootstrap_status.label("exchange"),
+            func.count(Domain.id).label("domains"),
+            func.count(case((Domain.grade.in_(HEALTHY), 1))).label("healthy"),
+            func.count(case((Domain.grade.in_(PROBLEMS), 1))).label("problems"),
+            func.count(case(((Domain.grade == "unknown") | (LISTED & Domain.grade.is_(None)), 1))).label("unknown"),
+            func.min(Domain.last_checked).label("oldest"),
         )
+        .outerjoin(Domain, (Domain.tenant_id == Tenant.id) & LISTED)
+        .group_by(Tenant.id)
+        .order_by(Tenant.tenant_name)
     )
+    return list((await session.execute(query)).all())
+
+
+async def problems(session: AsyncSession, caller: Caller, limit: int = 1000) -> list[Row[Any]]:
+    """Every domain graded warning or error across the caller's tenants, worst first."""
+    query = (
+        readable(
+            caller,
+            Domain.name,
+            Domain.grade,
+            Domain.spf_status,
+            Domain.dkim_status,
+            Domain.dmarc_status,
+            Domain.mx_status,
+            Domain.last_checked,
+            Tenant.ms_tenant_id.label("tenant_id"),
+            Tenant.tenant_name,
+        )
+        .join(Domain, Tenant.id == Domain.tenant_id)
+        .where(Domain.grade.in_(PROBLEMS))
+        .order_by(Domain.grade.desc(), Domain.name)
+        .limit(limit)
+    )
+    return list((await session.execute(query)).all())
+
+
+async def get_for(session: AsyncSession, caller: Caller, ms_tenant_id: str) -> Tenant | None:
+    return await session.scalar(readable(caller).where(Tenant.ms_tenant_id == ms_tenant_id.lower()))
 
 
 async def get_any_account(session: AsyncSession, mode: str, ms_tenant_id: str) -> Tenant | None:
     return await session.scalar(select(Tenant).where(Tenant.mode == mode, Tenant.ms_tenant_id == ms_tenant_id.lower()))
 
 
-async def count_for(session: AsyncSession, account_id: str, mode: str) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).select_from(Tenant).where(Tenant.account_id == account_id, Tenant.mode == mode)
-        )
-        or 0
-    )
+async def count_for(session: AsyncSession, caller: Caller) -> int:
+    return int(await session.scalar(readable(caller, func.count())) or 0)
 
 
 async def domain_count(session: AsyncSession, tenant_id: str) -> int:
     return int(
-        await session.scalar(
-            select(func.count()).select_from(Domain).where(Domain.tenant_id == tenant_id, Domain.state != "pending")
-        )
-        or 0
+        await session.scalar(select(func.count()).select_from(Domain).where(Domain.tenant_id == tenant_id, LISTED)) or 0
     )
+
+
+async def update_after_sync(session: AsyncSession, tenant_id: str, default_domain: str | None) -> None:
+    values: dict[str, Any] = {"last_sync_at": now()}
+    if default_domain is not None:
+        values["default_domain"] = default_domain
+    await session.execute(update(Tenant).where(Tenant.id == tenant_id).values(values))
+
+
+async def remove(session: AsyncSession, tenant_id: str) -> None:
+    await session.execute(delete(Tenant).where(Tenant.id == tenant_id))
 
 
 async def lock(session: AsyncSession, tenant_id: str) -> None:

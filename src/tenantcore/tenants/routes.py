@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from tenantcore.api.deps import CallerDep, RuntimeDep, TenantId
-from tenantcore.tenants import repository, service
+from tenantcore.tenants import service
 from tenantcore.tenants.schemas import ConnectTenant, ConsentUrl, SyncResult, TenantList, TenantOut
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
@@ -14,10 +14,7 @@ router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 @router.get("", response_model=TenantList)
 async def list_tenants(runtime: RuntimeDep, caller: CallerDep) -> TenantList:
     """Connected tenants, newest consent first."""
-    async with runtime.sessions() as session:
-        rows = await repository.list_for(session, caller.account_id, caller.mode)
-    tenants = [service.to_out(tenant, count) for tenant, count in rows]
-    return TenantList(tenants=tenants, count=len(tenants))
+    return await service.list_tenants(runtime, caller)
 
 
 @router.post("", response_model=TenantOut, status_code=201)
@@ -47,10 +44,7 @@ async def consent_callback(
 
 @router.get("/{tenant_id}", response_model=TenantOut)
 async def get_tenant(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId) -> TenantOut:
-    tenant = await service.get(runtime, caller, tenant_id)
-    async with runtime.sessions() as session:
-        count = await repository.domain_count(session, tenant.id)
-    return service.to_out(tenant, count)
+    return await service.read(runtime, caller, tenant_id)
 
 
 @router.delete("/{tenant_id}", status_code=204)

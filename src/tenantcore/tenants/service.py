@@ -7,22 +7,27 @@ import hashlib
 import hmac
 import json
 import time
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts import repository as accounts
 from tenantcore.accounts.service import Caller
-from tenantcore.api.errors import ApiError
-from tenantcore.db import now
+from tenantcore.domains import lifecycle
 from tenantcore.domains import repository as domains_repo
 from tenantcore.domains.models import Domain
+from tenantcore.domains.states import DomainState
+from tenantcore.errors import TenantCoreError, tenant_not_found
 from tenantcore.microsoft import errors as ms
+from tenantcore.microsoft.graph import GraphDomain
 from tenantcore.runtime import Runtime
 from tenantcore.tenants import repository
 from tenantcore.tenants.models import Tenant
-from tenantcore.tenants.schemas import ConnectTenant, SyncResult, TenantOut
+from tenantcore.tenants.schemas import ConnectTenant, SyncResult, TenantList, TenantOut
 
 CONSENT_TTL = 3600
 
@@ -42,36 +47,88 @@ def to_out(tenant: Tenant, domain_count: int) -> TenantOut:
     )
 
 
-def not_found(ms_tenant_id: str) -> ApiError:
-    return ApiError(404, "tenant_not_found", f"Tenant {ms_tenant_id} does not exist or belongs to a different account.")
+def tenant_guid(raw: str, message: str | None = None) -> str:
+    """A tenant id as stored: the GUID in its canonical lower-case form."""
+    try:
+        return str(UUID(raw))
+    except ValueError as exc:
+        raise TenantCoreError(400, "invalid_tenant_id", message or f"'{raw[:64]}' is not a tenant GUID.") from exc
+
+
+def not_found(ms_tenant_id: str) -> TenantCoreError:
+    return tenant_not_found(ms_tenant_id)
 
 
 async def get(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> Tenant:
     async with runtime.sessions() as session:
-        tenant = await repository.get_for(session, caller.account_id, caller.mode, ms_tenant_id)
+        tenant = await repository.get_for(session, caller, ms_tenant_id)
     if tenant is None:
         raise not_found(ms_tenant_id)
     return tenant
 
 
+async def list_tenants(runtime: Runtime, caller: Caller) -> TenantList:
+    """Connected tenants, newest consent first."""
+    async with runtime.sessions() as session:
+        rows = await repository.list_for(session, caller)
+    tenants = [to_out(tenant, count) for tenant, count in rows]
+    return TenantList(tenants=tenants, count=len(tenants))
+
+
+async def read(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> TenantOut:
+    async with runtime.sessions() as session:
+        tenant = await repository.get_for(session, caller, ms_tenant_id)
+        if tenant is None:
+            raise not_found(ms_tenant_id)
+        count = await repository.domain_count(session, tenant.id)
+    return to_out(tenant, count)
+
+
+@dataclass
+class FleetView:
+    rows: list[Any]  # per tenant, or the problem domains
+    totals: dict[str, int]
+
+
+async def fleet(runtime: Runtime, caller: Caller, problems: bool = False) -> FleetView:
+    """The caller's tenants with domain counts by health (or, with `problems`, every domain
+    graded warning or error), and the totals over the fleet."""
+    async with runtime.sessions() as session:
+        per_tenant = await repository.fleet(session, caller)
+        rows: list[Any] = await repository.problems(session, caller) if problems else list(per_tenant)
+    totals = {"tenants": len(per_tenant)} | {
+        key: sum(getattr(t, key) for t in per_tenant) for key in ("domains", "healthy", "problems", "unknown")
+    }
+    return FleetView(rows, totals)
+
+
+async def with_domains(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> tuple[Tenant, list[Domain]]:
+    async with runtime.sessions() as session:
+        tenant = await repository.get_for(session, caller, ms_tenant_id)
+        if tenant is None:
+            raise not_found(ms_tenant_id)
+        return tenant, await domains_repo.for_tenant(session, tenant.id)
+
+
 async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant) -> TenantOut:
     """Record a tenant whose admin has consented: check the app can reach it, discover its
     domains and whether Exchange answers, then store it (within the account's ceiling)."""
-    microsoft = runtime.microsoft(caller.mode)
-    if caller.mode == "test" and body.tenant_id is None:
-        sandbox = runtime.require_sandbox()
-        await _check_ceiling(runtime, caller)
-        emulated = sandbox.create_tenant(body.tenant_name or "Sandbox tenant")
-        ms_tenant_id = emulated.id
-    elif body.tenant_id is None:
-        raise ApiError(400, "tenant_id_required", "Give the Microsoft tenant GUID (tenant_id) of a consented tenant.")
-    else:
+    env = runtime.env(caller.mode)
+    microsoft = env.microsoft
+    if body.tenant_id is not None:
         ms_tenant_id = str(body.tenant_id)
+    elif env.create_tenant is not None:  # the sandbox makes tenants on request
+        await _check_ceiling(runtime, caller)
+        ms_tenant_id = env.create_tenant(body.tenant_name or "Sandbox tenant")
+    else:
+        raise TenantCoreError(
+            400, "tenant_id_required", "Give the Microsoft tenant GUID (tenant_id) of a consented tenant."
+        )
     async with runtime.sessions() as session:
-        if await repository.get_for(session, caller.account_id, caller.mode, ms_tenant_id):
-            raise ApiError(409, "tenant_already_connected", f"Tenant {ms_tenant_id} is already connected.")
+        if await repository.get_for(session, caller, ms_tenant_id):
+            raise TenantCoreError(409, "tenant_already_connected", f"Tenant {ms_tenant_id} is already connected.")
         if await repository.get_any_account(session, caller.mode, ms_tenant_id):
-            raise ApiError(
+            raise TenantCoreError(
                 409,
                 "tenant_connected_to_another_account",
                 f"Tenant {ms_tenant_id} is connected to another TenantCore account.",
@@ -80,7 +137,7 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant) -> Tena
     try:
         listed = await microsoft.graph.list_domains(ms_tenant_id)
     except (ms.MicrosoftTenantNotFound, ms.ConsentRequired) as exc:
-        raise ApiError(400, exc.code, exc.message) from exc
+        raise TenantCoreError(400, exc.code, exc.message) from exc
     initial = next((d.id for d in listed if d.is_initial), f"{ms_tenant_id}.onmicrosoft.com")
     default = next((d.id for d in listed if d.is_default), None)
     try:
@@ -99,16 +156,15 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant) -> Tena
         exchange_bootstrap_status=exchange,
         discovery_completed=True,
     )
-    async with runtime.sessions() as session:
-        # Lock the account first, then count again: concurrent connects queue here, so the
-        # ceiling holds (the early check above only spares Microsoft calls for a full account).
-        await accounts.lock(session, caller.account_id)
-        await _check_ceiling_in(session, runtime, caller)
-        session.add(tenant)
-        try:
-            await session.commit()
-        except IntegrityError as exc:  # connected concurrently by someone else
-            raise ApiError(409, "tenant_already_connected", f"Tenant {ms_tenant_id} is already connected.") from exc
+    try:
+        async with runtime.transaction() as session:
+            # Lock the account first, then count again: concurrent connects queue here, so the
+            # ceiling holds (the early check above only spares Microsoft calls for a full account).
+            await accounts.lock(session, caller.account_id)
+            await _check_ceiling_in(session, runtime, caller)
+            session.add(tenant)
+    except IntegrityError as exc:  # connected concurrently by someone else
+        raise TenantCoreError(409, "tenant_already_connected", f"Tenant {ms_tenant_id} is already connected.") from exc
     result = await sync(runtime, caller, tenant.ms_tenant_id, listed=listed)
     return to_out(await get(runtime, caller, tenant.ms_tenant_id), result.domain_count)
 
@@ -121,59 +177,47 @@ async def _check_ceiling(runtime: Runtime, caller: Caller) -> None:
 async def _check_ceiling_in(session: AsyncSession, runtime: Runtime, caller: Caller) -> None:
     account = await accounts.get_account(session, caller.account_id)
     limit = account.tenant_limit if account and account.tenant_limit is not None else runtime.settings.tenant_limit
-    if await repository.count_for(session, caller.account_id, caller.mode) >= limit:
-        raise ApiError(402, "tenant_limit_reached", f"This account's plan allows {limit} tenants.")
+    if await repository.count_for(session, caller) >= limit:
+        raise TenantCoreError(402, "tenant_limit_reached", f"This account's plan allows {limit} tenants.")
 
 
 async def disconnect(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> None:
     """Forget the tenant here; nothing is deleted in Microsoft."""
     tenant = await get(runtime, caller, ms_tenant_id)
-    async with runtime.sessions() as session:
+    async with runtime.transaction() as session:
         await domains_repo.delete_for_tenant(session, tenant.id)
-        await session.delete(await session.merge(tenant))
-        await session.commit()
+        await repository.remove(session, tenant.id)
 
 
-async def sync(runtime: Runtime, caller: Caller, ms_tenant_id: str, listed: list | None = None) -> SyncResult:
+async def sync(
+    runtime: Runtime, caller: Caller, ms_tenant_id: str, listed: list[GraphDomain] | None = None
+) -> SyncResult:
     """Make the local domain list match Microsoft's: adopt domains added elsewhere (or whose
     local write was lost), drop those Microsoft no longer has, refresh verification flags."""
     tenant = await get(runtime, caller, ms_tenant_id)
     if listed is None:
-        listed = await runtime.microsoft(caller.mode).graph.list_domains(tenant.ms_tenant_id)
+        listed = await runtime.env(caller.mode).microsoft.graph.list_domains(tenant.ms_tenant_id)
     remote = {d.id: d for d in listed if not d.is_initial}
     added, removed, updated = [], [], []
-    async with runtime.sessions() as session:
+    async with runtime.transaction() as session:
         local = {d.name: d for d in await domains_repo.for_tenant(session, tenant.id, include_pending=True)}
         for name, domain in local.items():
             found = remote.get(name)
             if found is None:
-                if domain.state != "pending":  # a pending row is an add in progress
-                    await session.delete(domain)
+                if domain.state != DomainState.PENDING:  # a pending row is an add in progress
+                    await domains_repo.remove(session, domain.id)
                     removed.append(name)
             elif (domain.is_verified, domain.is_default) != (found.is_verified, found.is_default):
-                domain.is_verified, domain.is_default = found.is_verified, found.is_default
-                domain.state = (
-                    "verified" if found.is_verified and domain.state in ("added", "pending") else domain.state
-                )
-                updated.append(name)
+                lifecycle.listed_in_microsoft(found)(domain)
+                if await domains_repo.save(session, domain):  # a row changed meanwhile: the next sync
+                    updated.append(name)
         for name, found in remote.items():
             if name not in local:
-                session.add(
-                    Domain(
-                        tenant_id=tenant.id,
-                        account_id=tenant.account_id,
-                        mode=tenant.mode,
-                        name=name,
-                        state="verified" if found.is_verified else "added",
-                        is_verified=found.is_verified,
-                        is_default=found.is_default,
-                    )
-                )
+                session.add(lifecycle.adopted(tenant, found))
                 added.append(name)
-        merged = await session.merge(tenant)
-        merged.last_sync_at = now()
-        merged.default_domain = next((d.id for d in listed if d.is_default), merged.default_domain)
-        await session.commit()
+        default = next((d.id for d in listed if d.is_default), None)
+        await repository.update_after_sync(session, tenant.id, default)
+        await session.flush()
         count = await repository.domain_count(session, tenant.id)
     return SyncResult(
         tenant_id=tenant.ms_tenant_id,
@@ -203,20 +247,15 @@ def _unsign(secret: bytes, state: str) -> dict[str, object] | None:
 
 
 def consent_url(runtime: Runtime, caller: Caller) -> str:
-    """Where to send a tenant admin to grant the app access. In test mode it is the emulator's
-    consent page, which signs into a new sandbox tenant."""
+    """Where to send a tenant admin to grant the app access (in test mode the emulator's
+    consent page, which signs into a new sandbox tenant)."""
+    env = runtime.env(caller.mode)
+    if not env.consent_client_id:
+        raise TenantCoreError(503, "microsoft_not_configured", "Live mode needs TENANTCORE_MS_CLIENT_ID.")
     state = _sign(runtime.secret, {"a": caller.account_id, "m": caller.mode, "exp": time.time() + CONSENT_TTL})
     redirect = f"{runtime.settings.base_url}/v1/tenants/callback"
-    if caller.mode == "test":
-        sandbox = runtime.require_sandbox()
-        assert sandbox.emulator is not None
-        base, client_id = sandbox.emulator.url, sandbox.client_id
-    else:
-        if not runtime.settings.ms_client_id:
-            raise ApiError(503, "microsoft_not_configured", "Live mode needs TENANTCORE_MS_CLIENT_ID.")
-        base, client_id = "https://login.microsoftonline.com", runtime.settings.ms_client_id
-    query = urlencode({"client_id": client_id, "redirect_uri": redirect, "state": state})
-    return f"{base}/organizations/adminconsent?{query}"
+    query = urlencode({"client_id": env.consent_client_id, "redirect_uri": redirect, "state": state})
+    return f"{env.consent_base}/organizations/adminconsent?{query}"
 
 
 async def consent_callback(
@@ -229,14 +268,11 @@ async def consent_callback(
 ) -> TenantOut:
     payload = _unsign(runtime.secret, state)
     if payload is None:
-        raise ApiError(400, "invalid_consent_state", "The consent link is invalid or expired; start again.")
+        raise TenantCoreError(400, "invalid_consent_state", "The consent link is invalid or expired; start again.")
     if error or admin_consent != "True" or not tenant:
-        raise ApiError(400, "consent_declined", f"Admin consent was not granted: {error_description or error or 'no'}")
+        raise TenantCoreError(
+            400, "consent_declined", f"Admin consent was not granted: {error_description or error or 'no'}"
+        )
     caller = Caller(str(payload["a"]), str(payload["m"]), key_id="")
-    from uuid import UUID
-
-    try:
-        tenant_id = UUID(tenant)
-    except ValueError as exc:
-        raise ApiError(400, "invalid_tenant_id", "Microsoft returned a tenant id that is not a GUID.") from exc
-    return await connect(runtime, caller, ConnectTenant(tenant_id=tenant_id))
+    tenant_id = tenant_guid(tenant, "Microsoft returned a tenant id that is not a GUID.")
+    return await connect(runtime, caller, ConnectTenant(tenant_id=UUID(tenant_id)))

@@ -6,23 +6,27 @@ claims just as safely for the embedded worker."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.db import now
+from tenantcore.domains.health import CHECK_COLUMNS
 from tenantcore.domains.models import Domain
+from tenantcore.domains.states import DomainState
 from tenantcore.tenants.models import Tenant
 
 
 async def claim(session: AsyncSession, owner: str, modes: tuple[str, ...], batch: int, lease: float) -> list[str]:
-    """Lease up to `batch` due domains to `owner`; returns their ids. Commits."""
+    """Lease up to `batch` due domains to `owner`; returns their ids (in the caller's
+    transaction, which should end at once so the rows are not held)."""
     at = now()
     due = (
         select(Domain.id)
         .where(
-            Domain.state != "pending",
+            Domain.state != DomainState.PENDING,
             Domain.mode.in_(modes),
             Domain.next_check_at <= at,
             or_(Domain.lease_until.is_(None), Domain.lease_until < at),
@@ -38,9 +42,7 @@ async def claim(session: AsyncSession, owner: str, modes: tuple[str, ...], batch
         .returning(Domain.id)
         .execution_options(synchronize_session=False)
     )
-    ids = [row[0] for row in result.all()]
-    await session.commit()
-    return ids
+    return [row[0] for row in result.all()]
 
 
 async def load(session: AsyncSession, owner: str, ids: list[str]) -> list[tuple[Domain, Tenant]]:
@@ -61,3 +63,44 @@ def still_ours(owner: str) -> object:
 
 def release_values() -> dict[str, object]:
     return {"lease_owner": None, "lease_until": None}
+
+
+async def write_back(session: AsyncSession, owner: str, checked: Sequence[Domain], only_release: set[str]) -> set[str]:
+    """Store the checks of domains still leased to `owner` and release them; returns the ids
+    written. A check is written only if nobody changed the domain since it was loaded (its
+    version): a domain that moved on meanwhile is not overwritten with what the check saw, it
+    is released due at once, to be checked again. `only_release`: ids whose results were
+    written already (by a lifecycle commit) and only need their lease back."""
+    ids = [d.id for d in checked]
+    versions = dict(
+        (
+            await session.execute(
+                select(Domain.id, Domain.version).where(Domain.id.in_(ids), still_ours(owner)).with_for_update()
+            )
+        ).all()
+    )
+    fresh = [d for d in checked if d.id not in only_release and versions.get(d.id) == d.version]
+    if fresh:
+        stmt = (
+            update(Domain)
+            .where(Domain.id == bindparam("_id"))
+            .values(
+                {name: bindparam(name) for name in CHECK_COLUMNS}
+                | release_values()
+                | {"version": Domain.version + 1, "updated_at": now()}
+            )
+        )
+        rows = [{"_id": d.id, **{name: getattr(d, name) for name in CHECK_COLUMNS}} for d in fresh]
+        await (await session.connection()).execute(stmt, rows)
+    written = {d.id for d in fresh}
+    released = [i for i in versions if i in only_release]
+    again = [i for i in versions if i not in written and i not in only_release]
+    for group, values in ((released, {}), (again, {"next_check_at": now()})):
+        if group:  # `again` moved on under us: check it again, never overwrite it
+            await session.execute(
+                update(Domain)
+                .where(Domain.id.in_(group))
+                .values(release_values() | values)
+                .execution_options(synchronize_session=False)
+            )
+    return written | {i for i in released}

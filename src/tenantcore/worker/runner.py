@@ -16,45 +16,20 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import bindparam, select, update
-
-from tenantcore.api.errors import ApiError
 from tenantcore.db import now
 from tenantcore.dnshealth import CheckTarget, HealthReport
-from tenantcore.domains import service as domains
+from tenantcore.domains import lifecycle, onboarding
 from tenantcore.domains.models import Domain
+from tenantcore.errors import TenantCoreError
 from tenantcore.events.models import Event
-from tenantcore.events.service import emit, event
-from tenantcore.microsoft import errors as ms
 from tenantcore.runtime import Runtime
 from tenantcore.tenants.models import Tenant
 from tenantcore.worker import claims
 
 log = logging.getLogger("tenantcore.worker")
 
-BACKOFF_CAP = 6 * 3600.0
 FOLLOWUP_CONCURRENCY = 8
-# What a check writes back (with the lease released); bound per row in one executemany.
-WRITTEN = (
-    "spf_status",
-    "dkim_status",
-    "dmarc_status",
-    "mx_status",
-    "grade",
-    "fingerprint",
-    "health",
-    "last_checked",
-    "check_count",
-    "next_check_at",
-    "is_verified",
-    "state",
-    "dkim_config",
-    "dkim_enabled",
-    "followup_failures",
-    "followup_after",
-)
 
 
 @dataclass
@@ -78,13 +53,12 @@ class Worker:
 
     @property
     def modes(self) -> tuple[str, ...]:
-        """Test-mode domains live in the sandbox, which only the serving process holds."""
-        return ("live", "test") if self.runtime.sandbox is not None else ("live",)
+        return self.runtime.modes
 
     # --- one batch ---------------------------------------------------------------------------
     async def run_once(self) -> int:
         """Claim, check, follow up and write back one batch; returns how many were claimed."""
-        async with self.runtime.sessions() as session:
+        async with self.runtime.transaction() as session:
             ids = await claims.claim(
                 session, self.owner, self.modes, self.settings.worker_batch, self.settings.worker_lease
             )
@@ -93,142 +67,61 @@ class Worker:
         async with self.runtime.sessions() as session:
             pairs = await claims.load(session, self.owner, ids)
         events: dict[str, list[Event]] = {}
+        committed: set[str] = set()
         for mode in {domain.mode for domain, _ in pairs}:
-            events |= await self._check_group(mode, [(d, t) for d, t in pairs if d.mode == mode])
-        written = await self._write_back([d for d, _ in pairs], events)
+            group = [(d, t) for d, t in pairs if d.mode == mode]
+            events |= await self._check_group(mode, group, committed)
+        async with self.runtime.transaction() as session:
+            written = await claims.write_back(session, self.owner, [d for d, _ in pairs], committed)
+            kept = [e for domain_id in written - committed for e in events.get(domain_id, [])]
+            session.add_all(kept)
+        self.stats.events += len(kept)
+        lost = len(pairs) - len(written)
+        if lost:
+            log.warning("%s: %d domain(s) of the batch moved on or were taken over; checked again", self.owner, lost)
         self.stats.batches += 1
         self.stats.checked += len(written)
         if self.record_ids:
-            self.stats.checked_ids.extend(written)
+            self.stats.checked_ids.extend(sorted(written))
         return len(ids)
 
-    async def _check_group(self, mode: str, group: list[tuple[Domain, Tenant]]) -> dict[str, list[Event]]:
+    async def _check_group(
+        self, mode: str, group: list[tuple[Domain, Tenant]], committed: set[str]
+    ) -> dict[str, list[Event]]:
         """Check one mode's domains in one DNS run, then run their follow-ups (bounded)."""
-        had_dkim = {d.id: bool(d.dkim_config) for d, _ in group}
-        targets = [CheckTarget(d.name, domains.expected(d), d.is_verified) for d, _ in group]
-        reports = await self.runtime.checker(mode).check_many(targets)
-        events = {
-            d.id: domains.store_health(d, r, self.settings.check_interval, t.ms_tenant_id)
-            for (d, t), r in zip(group, reports, strict=True)
-        }
+        env = self.runtime.env(mode)
+        targets = [CheckTarget(d.name, lifecycle.expected(d), d.is_verified) for d, _ in group]
+        reports = await env.checker.check_many(targets)
+        interval = self.settings.check_interval
         limit = asyncio.Semaphore(FOLLOWUP_CONCURRENCY)
 
         async def follow(domain: Domain, tenant: Tenant, report: HealthReport) -> None:
             async with limit:
-                events[domain.id] += await self.followup(domain, tenant, report, had_dkim[domain.id])
+                step = await onboarding.next_step(env, tenant, domain, report, self.settings)
+            if not step.changes:
+                return
+            self.stats.followups += 1
+            if step.throttled_for is not None:
+                self.paused_until = max(self.paused_until or now(), now() + timedelta(seconds=step.throttled_for))
+                log.warning(
+                    "%s: Microsoft throttles tenant %s; pausing %.0f s",
+                    self.owner,
+                    tenant.ms_tenant_id,
+                    step.throttled_for,
+                )
+            # The check is recorded with the step (one version-checked write, its events once).
+            checked = lifecycle.checked(tenant.ms_tenant_id, report, interval)
+            with contextlib.suppress(TenantCoreError):  # deleted meanwhile: nothing to record
+                await lifecycle.commit(self.runtime, domain, checked, *step.changes)
+            committed.add(domain.id)
 
         await asyncio.gather(*(follow(d, t, r) for (d, t), r in zip(group, reports, strict=True)))
-        return events
-
-    async def _write_back(self, checked: list[Domain], events: dict[str, list[Event]]) -> list[str]:
-        async with self.runtime.sessions() as session:
-            ours = set(
-                (
-                    await session.scalars(
-                        select(Domain.id)
-                        .where(Domain.id.in_([d.id for d in checked]), claims.still_ours(self.owner))
-                        .with_for_update()
-                    )
-                ).all()
-            )
-            rows = [{"_id": d.id, **{name: getattr(d, name) for name in WRITTEN}} for d in checked if d.id in ours]
-            if rows:
-                stmt = (
-                    update(Domain)
-                    .where(Domain.id == bindparam("_id"))
-                    .values(
-                        {name: bindparam(name) for name in WRITTEN} | claims.release_values() | {"updated_at": now()}
-                    )
-                )
-                await (await session.connection()).execute(stmt, rows)
-            kept = [e for domain_id in ours for e in events.get(domain_id, [])]
-            emit(session, *kept)
-            await session.commit()
-        self.stats.events += len(kept)
-        lost = len(checked) - len(ours)
-        if lost:
-            log.warning("%s: %d domain(s) of the batch were taken over after the lease ran out", self.owner, lost)
-        return sorted(ours)
-
-    # --- follow-ups ----------------------------------------------------------------------------
-    async def followup(self, domain: Domain, tenant: Tenant, report: HealthReport, had_dkim: bool) -> list[Event]:
-        """Take the next onboarding step this check shows is ready. Failures back off
-        exponentially (cap 6 h); Microsoft throttling pauses the worker instead."""
-        s = self.settings
-        if domain.dkim_enabled or (domain.followup_after and domain.followup_after > now()):
-            return []
-        wants_verify = not domain.is_verified and s.followup_verify and _finding(report, "verification_ok")
-        wants_keys = domain.is_verified and s.followup_dkim and not domain.dkim_config
-        wants_enable = had_dkim and s.followup_dkim and report.ready_to_enable
-        if not (wants_verify or wants_keys or wants_enable):
-            return []
-        try:
-            microsoft = self.runtime.microsoft(domain.mode)
-        except ApiError:
-            return []  # live Microsoft not configured: nothing to follow up with
-        made: list[Event] = []
-        self.stats.followups += 1
-        try:
-            if wants_verify:
-                await microsoft.graph.verify_domain(tenant.ms_tenant_id, domain.name)
-                domains.mark_verified(domain)
-                await microsoft.graph.enable_email(tenant.ms_tenant_id, domain.name)
-                made.append(
-                    self._event(
-                        domain,
-                        tenant,
-                        "domain.verified",
-                        f"{domain.name} verified in Microsoft 365 (its TXT record became visible).",
-                    )
-                )
-            wants_keys = domain.is_verified and s.followup_dkim and not domain.dkim_config
-            if wants_keys and not await domains.ensure_dkim_config(self.runtime, domain.mode, tenant, domain):
-                raise ms.DomainNotAccepted("Exchange does not know the domain yet")
-            if wants_enable:
-                await microsoft.exchange.enable_dkim(tenant.ms_tenant_id, domain.name)
-                domains.mark_dkim_enabled(domain)
-                made.append(
-                    self._event(
-                        domain,
-                        tenant,
-                        "domain.dkim_enabled",
-                        f"DKIM signing is on for {domain.name} (both CNAMEs became visible).",
-                    )
-                )
-            domain.followup_failures, domain.followup_after = 0, None
-        except ms.Throttled as exc:
-            wait = exc.retry_after or 60.0
-            domain.followup_after = now() + timedelta(seconds=wait)
-            self.paused_until = max(self.paused_until or now(), now() + timedelta(seconds=wait))
-            log.warning("%s: Microsoft throttles tenant %s; pausing %.0f s", self.owner, tenant.ms_tenant_id, wait)
-        except (ms.DnsVerificationPending, ms.DkimCnameMissing, ms.DomainNotAccepted) as exc:
-            self._back_off(domain)  # Microsoft's view of DNS lags ours: try again later, quietly
-            log.info("%s: %s not ready in Microsoft yet: %s", self.owner, domain.name, exc)
-        except ms.MicrosoftError as exc:
-            self._back_off(domain)
-            made.append(
-                self._event(
-                    domain,
-                    tenant,
-                    "domain.followup_failed",
-                    f"Follow-up for {domain.name} failed: {exc.message}",
-                    {
-                        "code": exc.code,
-                        "attempt": domain.followup_failures,
-                        "retry_at": domain.followup_after.isoformat() if domain.followup_after else None,
-                    },
-                )
-            )
-        return made
-
-    def _back_off(self, domain: Domain) -> None:
-        domain.followup_failures = (domain.followup_failures or 0) + 1
-        wait = min(BACKOFF_CAP, self.settings.followup_backoff * 2 ** (domain.followup_failures - 1))
-        domain.followup_after = now() + timedelta(seconds=wait)
-
-    @staticmethod
-    def _event(domain: Domain, tenant: Tenant, type_: str, message: str, data: dict[str, Any] | None = None) -> Event:
-        return event(domain.account_id, domain.mode, tenant.ms_tenant_id, domain.name, type_, message, data)
+        # Everything else is written in one batch: the check applied here, version-checked there.
+        return {
+            d.id: lifecycle.checked(t.ms_tenant_id, r, interval)(d)
+            for (d, t), r in zip(group, reports, strict=True)
+            if d.id not in committed
+        }
 
     # --- the loop --------------------------------------------------------------------------------
     async def run_forever(self) -> None:
@@ -255,7 +148,3 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-def _finding(report: HealthReport, code: str) -> bool:
-    return any(f.code == code for f in report.findings)

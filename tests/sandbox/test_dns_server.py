@@ -7,10 +7,8 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from tenantcore.dnshealth import ResolverConfig
-from tenantcore.dnshealth.lookup import DnsSession, Outcome
 from tenantcore.dnshealth.records import DnsRecord, Purpose
-from tenantcore.dnshealth.sandbox_dns import load_zone_file
+from tenantcore.sandbox.dns_server import load_zone_file
 
 
 def ask(server, name, rtype, tcp=False, edns=True):
@@ -67,27 +65,6 @@ def test_publish_replaces_spf_and_cnames_but_keeps_other_txt(store):
     ]
     assert store.values("selector1._domainkey.acmecorp.com", "TXT") == []
     assert store.values("acmecorp.com", "MX") == ["0 acmecorp-com.mail.protection.outlook.com"]
-
-
-async def test_lookup_outcomes_stay_distinct(dns_server, store, blackhole, servfail_server):
-    store.add("acmecorp.com", "TXT", "x")
-    store.add("acmecorp.com", "MX", "10 mx.acmecorp.com")
-    session = DnsSession(ResolverConfig(nameservers=(dns_server.address,), timeout=0.3, tries=1))
-    try:
-        mx = await session.query("acmecorp.com", "MX")
-        assert (mx.outcome, mx.mx) == (Outcome.OK, ((10, "mx.acmecorp.com"),))
-        assert (await session.query("acmecorp.com", "CNAME")).outcome is Outcome.NODATA
-        assert (await session.query("nope.acmecorp.com", "TXT")).outcome is Outcome.NXDOMAIN
-        assert (await session.query("other.org", "TXT")).outcome is Outcome.REFUSED
-    finally:
-        await session.close()
-    for server, outcome in ((blackhole, Outcome.TIMEOUT), (servfail_server, Outcome.SERVFAIL)):
-        session = DnsSession(ResolverConfig(nameservers=(server,), timeout=0.2, tries=1))
-        try:
-            answer = await session.query("acmecorp.com", "TXT")
-        finally:
-            await session.close()
-        assert answer.outcome is outcome and not answer.definite
 
 
 def test_bind_zone_files_load(tmp_path, store):

@@ -1,4 +1,4 @@
-"""The sandbox that test keys work in: the Microsoft 365 emulator and the sandbox DNS server,
+"""The embedded sandbox: the Microsoft 365 emulator and the sandbox DNS server,
 running inside `tenantcore serve`, their state saved in the data dir across restarts."""
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tenantcore.dnshealth.lookup import ResolverConfig
 from tenantcore.dnshealth.names import registrable_zone
 from tenantcore.dnshealth.records import DnsRecord
-from tenantcore.dnshealth.sandbox_dns import SandboxDnsServer, ZoneStore, restore, snapshot
 from tenantcore.emulator import EmulatorState, ThreadedServer, create_app
 from tenantcore.emulator.state import Tenant as EmulatedTenant
 from tenantcore.microsoft import MicrosoftConfig
+from tenantcore.sandbox.dns_server import SandboxDnsServer, ZoneStore, restore, snapshot
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,144 @@
+"""A domain's DNS health as TenantCore keeps it: the typed `StoredHealth` behind the `health`
+column, the columns one check writes, when the next check is due, and the events a change
+from one check to the next raises (the same whoever ran the check: the API or the worker)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import JSON
+from sqlalchemy.types import TypeDecorator
+
+from tenantcore.db import now
+from tenantcore.dnshealth import HealthReport
+
+if TYPE_CHECKING:
+    from tenantcore.domains.models import Domain
+
+# The columns one check writes (the spec's four statuses, then ours), in one place: the
+# API-triggered save and the worker's batched write-back both use it.
+CHECK_COLUMNS = (
+    "spf_status",
+    "dkim_status",
+    "dmarc_status",
+    "mx_status",
+    "grade",
+    "fingerprint",
+    "health",
+    "last_checked",
+    "check_count",
+    "next_check_at",
+)
+
+# ok and info are both healthy; unknown is not a grade we compare (DNS did not answer).
+_RANK = {"ok": 0, "info": 0, "warning": 1, "error": 2}
+
+
+@dataclass(slots=True)
+class StoredHealth:
+    """What a check found beyond the four status columns: every finding (as the API shows
+    it), each DKIM selector's state, whether DKIM could be enabled, and the records seen."""
+
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    selectors: dict[str, str] = field(default_factory=dict)
+    ready_to_enable: bool = False
+    observed: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_report(cls, report: HealthReport) -> StoredHealth:
+        return cls(
+            findings=[f.to_dict() for f in report.findings],
+            selectors=report.selectors,
+            ready_to_enable=report.ready_to_enable,
+            observed=report.observed,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "findings": self.findings,
+            "selectors": self.selectors,
+            "ready_to_enable": self.ready_to_enable,
+            "observed": self.observed,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> StoredHealth:
+        return cls(
+            findings=list(raw.get("findings", [])),
+            selectors=dict(raw.get("selectors", {})),
+            ready_to_enable=bool(raw.get("ready_to_enable")),
+            observed=dict(raw.get("observed", {})),
+        )
+
+    def has(self, code: str) -> bool:
+        return any(f.get("code") == code for f in self.findings)
+
+
+class StoredHealthType(TypeDecorator[StoredHealth]):
+    """The `health` JSON column, read and written as a `StoredHealth`."""
+
+    impl = JSON
+    cache_ok = True
+
+    def process_bind_param(self, value: StoredHealth | None, dialect: object) -> dict[str, Any] | None:
+        return value.to_json() if value is not None else None
+
+    def process_result_value(self, value: dict[str, Any] | None, dialect: object) -> StoredHealth | None:
+        return StoredHealth.from_json(value) if value is not None else None
+
+
+def next_check(interval: float, base: datetime | None = None) -> datetime:
+    """Next check in one interval, ±10%: checks of domains added together drift apart, so the
+    load spreads evenly over the interval instead of arriving in waves."""
+    return (base or now()) + timedelta(seconds=interval * random.uniform(0.9, 1.1))
+
+
+def first_check(interval: float) -> datetime:
+    """A new domain's first scheduled check, anywhere within one interval (it was just checked)."""
+    return now() + timedelta(seconds=interval * random.uniform(0.05, 1.0))
+
+
+def record(domain: Domain, report: HealthReport, interval: float) -> list[tuple[str, str, dict[str, Any]]]:
+    """Keep the report on the domain and schedule its next check; returns (type, message, data)
+    of the events the change from the previous check raises."""
+    raised = changes(domain.grade, domain.fingerprint, report)
+    domain.spf_status, domain.dkim_status = report.spf_status, report.dkim_status
+    domain.dmarc_status, domain.mx_status = report.dmarc_status, report.mx_status
+    domain.grade, domain.fingerprint = report.grade.value, report.fingerprint
+    domain.last_checked = report.checked_at.replace(microsecond=0)
+    domain.health = StoredHealth.from_report(report)
+    domain.check_count = (domain.check_count or 0) + 1
+    domain.next_check_at = next_check(interval, report.checked_at)
+    return raised
+
+
+def changes(
+    before_grade: str | None, before_fingerprint: str | None, report: HealthReport
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(type, message, data) for each event this check raises. The first check of a domain
+    has nothing to compare with and raises none; an unknown answer never does."""
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    after = report.fingerprint
+    if before_fingerprint and after and after != before_fingerprint:
+        out.append(
+            (
+                "domain.dns_changed",
+                f"DNS records of {report.domain} changed.",
+                {"before": before_fingerprint, "after": after, "observed": report.observed},
+            )
+        )
+    old, new = _RANK.get(before_grade or ""), _RANK.get(report.grade.value)
+    if old is not None and new is not None and new != old:
+        problems = [f.code for f in report.findings if f.severity.value in ("warning", "error")]
+        data = {"before": before_grade, "after": report.grade.value, "problems": problems}
+        if new > old:
+            message = f"{report.domain} went from {before_grade} to {report.grade.value}: {', '.join(problems)}."
+            out.append(("domain.degraded", message, data))
+        else:
+            out.append(
+                ("domain.recovered", f"{report.domain} is back to {report.grade.value} (was {before_grade}).", data)
+            )
+    return out

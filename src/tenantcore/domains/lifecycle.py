@@ -1,0 +1,234 @@
+"""The life of a domain, in one place: every transition, whoever asks for it (an API call, the
+app, the reconciler or a tenant sync).
+
+    pending ──create──► added ──verify──► verified ──enable DKIM──► dkim_enabled
+                          ▲ refresh records, create DKIM keys, check DNS: any state
+
+A transition has two halves:
+- a *step* calls Microsoft (or DNS) and returns what it learnt as a `Change`;
+- a `Change` is a pure function that brings a domain row up to date with that knowledge and
+  returns the events it raises. It is judged against the row it is applied to, so applying it
+  again to a fresher copy (after a lost race) neither loses the update nor raises an event
+  twice.
+`commit` writes changes version-checked, in its own short transaction, never across a
+Microsoft call: when another writer got there first it re-reads the row and applies the same
+changes to the fresh copy; when the row is gone the domain was deleted meanwhile (404).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from tenantcore.dnshealth import HealthReport, build_expected_records
+from tenantcore.dnshealth.records import ExpectedRecords
+from tenantcore.domains import health, repository
+from tenantcore.domains.models import Domain
+from tenantcore.domains.states import DomainState
+from tenantcore.errors import TenantCoreError, domain_not_found
+from tenantcore.events.models import Event
+from tenantcore.events.service import event
+from tenantcore.microsoft import errors as ms
+from tenantcore.microsoft.graph import GraphDomain
+from tenantcore.runtime import ModeEnv, Runtime
+from tenantcore.tenants.models import Tenant
+
+Change = Callable[[Domain], list[Event]]
+
+# Writers racing on one domain each retry on the fresher row; more rounds than this means
+# something keeps rewriting it, and the caller hears so instead of spinning.
+MAX_RACES = 8
+
+
+def expected(domain: Domain) -> ExpectedRecords:
+    """The records Microsoft issued for the domain, as DNS should serve them."""
+    return build_expected_records(
+        domain.name,
+        verification=domain.verification_records,
+        service=domain.service_records,
+        dkim_config=domain.dkim_config,
+    )
+
+
+def _event(domain: Domain, ms_tenant_id: str, type_: str, message: str, data: dict[str, Any] | None = None) -> Event:
+    return event(domain.account_id, domain.mode, ms_tenant_id, domain.name, type_, message, data)
+
+
+# --- changes: pure, re-appliable -------------------------------------------------------------
+
+
+def created(found: GraphDomain, verification: list[dict[str, Any]], service: list[dict[str, Any]]) -> Change:
+    def apply(domain: Domain) -> list[Event]:
+        if domain.state == DomainState.PENDING:
+            domain.state = DomainState.after_add(found.is_verified)
+        domain.is_verified = domain.is_verified or found.is_verified
+        domain.is_default = found.is_default
+        domain.verification_records, domain.service_records = verification, service
+        return []
+
+    return apply
+
+
+def verified(ms_tenant_id: str, by: str) -> Change:
+    def apply(domain: Domain) -> list[Event]:
+        if domain.is_verified:
+            return []
+        domain.is_verified = True
+        if domain.state in (DomainState.PENDING, DomainState.ADDED):
+            domain.state = DomainState.VERIFIED
+        return [
+            _event(domain, ms_tenant_id, "domain.verified", f"{domain.name} is verified in Microsoft 365.", {"by": by})
+        ]
+
+    return apply
+
+
+def dkim_keys(config: dict[str, Any]) -> Change:
+    def apply(domain: Domain) -> list[Event]:
+        domain.dkim_config = config
+        domain.dkim_enabled = domain.dkim_enabled or bool(config.get("Enabled"))
+        return []
+
+    return apply
+
+
+def dkim_enabled(ms_tenant_id: str, by: str) -> Change:
+    def apply(domain: Domain) -> list[Event]:
+        if domain.dkim_enabled and domain.state == DomainState.DKIM_ENABLED:
+            return []
+        domain.dkim_enabled = True
+        domain.state = DomainState.DKIM_ENABLED
+        return [
+            _event(domain, ms_tenant_id, "domain.dkim_enabled", f"DKIM signing is on for {domain.name}.", {"by": by})
+        ]
+
+    return apply
+
+
+def checked(ms_tenant_id: str, report: HealthReport, interval: float) -> Change:
+    def apply(domain: Domain) -> list[Event]:
+        return [_event(domain, ms_tenant_id, *raised) for raised in health.record(domain, report, interval)]
+
+    return apply
+
+
+def first_scheduled(interval: float) -> Change:
+    """A new domain was just checked: its first scheduled check falls anywhere in one interval."""
+
+    def apply(domain: Domain) -> list[Event]:
+        domain.next_check_at = health.first_check(interval)
+        return []
+
+    return apply
+
+
+def listed_in_microsoft(found: GraphDomain) -> Change:
+    """What a tenant sync learnt from Microsoft's list: verification and default flags."""
+
+    def apply(domain: Domain) -> list[Event]:
+        domain.is_verified, domain.is_default = found.is_verified, found.is_default
+        if found.is_verified and domain.state in (DomainState.PENDING, DomainState.ADDED):
+            domain.state = DomainState.VERIFIED
+        return []
+
+    return apply
+
+
+def adopted(tenant: Tenant, found: GraphDomain) -> Domain:
+    """A row for a domain Microsoft has that TenantCore did not know (added elsewhere, or
+    whose local write was lost)."""
+    return Domain(
+        tenant_id=tenant.id,
+        account_id=tenant.account_id,
+        mode=tenant.mode,
+        name=found.id,
+        state=DomainState.after_add(found.is_verified),
+        is_verified=found.is_verified,
+        is_default=found.is_default,
+    )
+
+
+def preview(domain: Domain, *changes: Change) -> Domain:
+    """A detached copy of `domain` with `changes` applied: what the later steps of one call see
+    before anything is written (their events are not kept; `commit` raises them)."""
+    copy = Domain(**{column.key: getattr(domain, column.key) for column in Domain.__table__.columns})
+    for change in changes:
+        change(copy)
+    return copy
+
+
+# --- steps: Microsoft and DNS ------------------------------------------------------------------
+
+
+async def create(env: ModeEnv, tenant: Tenant, name: str) -> Change:
+    """Create the domain in Microsoft (adopt it when the tenant already has it) and read the
+    records Microsoft wants published."""
+    graph = env.microsoft.graph
+    if env.publisher is not None:
+        env.publisher.register(name)
+    try:
+        found = await graph.create_domain(tenant.ms_tenant_id, name)
+    except ms.DomainAlreadyExists:
+        found = await graph.get_domain(tenant.ms_tenant_id, name)  # Microsoft has it: adopt it
+    verification, service = await asyncio.gather(
+        graph.verification_records(tenant.ms_tenant_id, name),
+        graph.service_configuration_records(tenant.ms_tenant_id, name),
+    )
+    return created(found, verification, service)
+
+
+async def verify(env: ModeEnv, tenant: Tenant, domain: Domain, by: str) -> Change:
+    """Ask Microsoft to verify the domain (raises `DnsVerificationPending` while it cannot see
+    the TXT record) and turn on its Email service."""
+    graph = env.microsoft.graph
+    await graph.verify_domain(tenant.ms_tenant_id, domain.name)
+    await graph.enable_email(tenant.ms_tenant_id, domain.name)
+    return verified(tenant.ms_tenant_id, by)
+
+
+async def create_dkim_keys(env: ModeEnv, tenant: Tenant, domain: Domain) -> Change | None:
+    """Create (or read) the DKIM keys once Exchange knows the domain; None while it does not."""
+    try:
+        config = await env.microsoft.exchange.new_dkim_signing_config(tenant.ms_tenant_id, domain.name)
+    except ms.DomainNotAccepted:
+        return None
+    return dkim_keys(config)
+
+
+async def enable_dkim(env: ModeEnv, tenant: Tenant, domain: Domain, by: str) -> Change:
+    """Turn DKIM signing on (raises `DkimCnameMissing` while Exchange cannot see the CNAMEs)."""
+    await env.microsoft.exchange.enable_dkim(tenant.ms_tenant_id, domain.name)
+    return dkim_enabled(tenant.ms_tenant_id, by)
+
+
+async def check(env: ModeEnv, tenant: Tenant, domain: Domain, interval: float) -> tuple[HealthReport, Change]:
+    """A fresh DNS check against what Microsoft issued."""
+    report = await env.checker.check(domain.name, expected(domain), domain.is_verified)
+    return report, checked(tenant.ms_tenant_id, report, interval)
+
+
+async def remove(env: ModeEnv, tenant: Tenant, domain: Domain) -> None:
+    """Delete the domain in Microsoft (already gone there is fine), then here."""
+    with contextlib.suppress(ms.DomainNotFound):  # already gone in Microsoft: finish the job here
+        await env.microsoft.graph.delete_domain(tenant.ms_tenant_id, domain.name)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+async def commit(runtime: Runtime, domain: Domain, *changes: Change) -> Domain:
+    """Apply `changes` to `domain` and write it if nobody wrote it since it was read; else
+    apply them to the fresh row and try again. Returns the row as written."""
+    for _ in range(MAX_RACES):
+        events = [e for change in changes for e in change(domain)]
+        async with runtime.transaction() as session:
+            if await repository.save(session, domain):
+                session.add_all(events)
+                return domain
+            fresh = await repository.get_by_id(session, domain.id)
+        if fresh is None:
+            raise domain_not_found(domain.name)
+        domain = fresh
+    raise TenantCoreError(409, "domain_busy", f"{domain.name} is being changed by other calls right now; retry.")

@@ -1,0 +1,39 @@
+"""The one error type the service raises: a stable `code`, a message for people, and the kind
+of failure as an HTTP-like status (polar's `PolarError` does the same). Services, the runtime,
+the worker and the app raise it; only `api/` turns it into an HTTP response."""
+
+from __future__ import annotations
+
+from tenantcore.microsoft import errors as ms
+
+
+class TenantCoreError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+def domain_not_found(name: str) -> TenantCoreError:
+    return TenantCoreError(404, "domain_not_found", f"{name} is not registered on this tenant.")
+
+
+def tenant_not_found(ms_tenant_id: str) -> TenantCoreError:
+    return TenantCoreError(
+        404, "tenant_not_found", f"Tenant {ms_tenant_id} does not exist or belongs to a different account."
+    )
+
+
+def from_microsoft(error: ms.MicrosoftError) -> TenantCoreError:
+    """Microsoft failures no step maps more specifically: 502 when Microsoft refused in a way
+    we did not expect, 503 when it is unavailable or throttling us."""
+    if isinstance(error, ms.Throttled):
+        retry = str(int(error.retry_after)) if error.retry_after else "30"
+        return TenantCoreError(503, "microsoft_throttled", error.message, {"Retry-After": retry})
+    if isinstance(error, ms.MicrosoftUnavailable):
+        return TenantCoreError(503, "microsoft_unavailable", error.message, {"Retry-After": "30"})
+    if isinstance(error, ms.TokenError | ms.InsufficientPrivileges | ms.ExchangeAccessDenied | ms.Unauthorized):
+        return TenantCoreError(502, error.code, error.message)
+    return TenantCoreError(502, "microsoft_error", error.message)
