@@ -1,12 +1,17 @@
-"""Fixtures every part's tests share: a real authoritative DNS server on loopback."""
+"""Fixtures every part's tests share: a real authoritative DNS server on loopback, a fresh
+PostgreSQL database, and the whole service running on loopback HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 
 from tenantcore.sandbox.dns_server import SandboxDnsServer, ZoneStore
+
+from .running import Service
 
 
 @pytest.fixture
@@ -47,3 +52,31 @@ def postgres_url() -> Iterator[str]:
         pytest.skip(f"no PostgreSQL server on 127.0.0.1:5432 ({exc}); CI machines have one")
     yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     asyncio.run(_postgres(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that asks for it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    running = Service(tmp_path / "data", domain_limit=12)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    async with service.client(service.keys["test"]) as client:
+        yield client
+
+
+@pytest.fixture
+async def tenant_id(api: httpx.AsyncClient) -> str:
+    response = await api.post("/v1/tenants", json={"tenant_name": "Acme"})
+    assert response.status_code == 201, response.text
+    return response.json()["tenant_id"]

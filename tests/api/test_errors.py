@@ -60,7 +60,7 @@ async def test_spec_error_codes(api, service, tenant_id):
 
 
 async def test_domain_limit(tmp_path):
-    from .conftest import Service
+    from ..running import Service
 
     small = Service(tmp_path / "small", domain_limit=2)
     try:
@@ -78,7 +78,7 @@ async def test_domain_limit(tmp_path):
 
 
 async def test_tenant_limit_is_402_even_under_concurrent_connects(tmp_path):
-    from .conftest import Service
+    from ..running import Service
 
     small = Service(tmp_path / "t", tenant_limit=2)
     try:

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from .conftest import Service
+from ..running import Service
 
 D = "mail.acme-corp.com"
 

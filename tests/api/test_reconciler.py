@@ -10,7 +10,7 @@ import pytest
 
 from tenantcore.emulator import Fault
 
-from .conftest import Service
+from ..running import Service
 
 D = "mail.acme-corp.com"
 

@@ -22,13 +22,6 @@ from tenantcore.tenants.models import Tenant
 from ..dnshealth.m365 import dkim_config, service_records, verification_records
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'worker.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def settings(database_url: str, dns_server: SandboxDnsServer, tmp_path: Path) -> Settings:
     return Settings(

@@ -56,13 +56,12 @@ class StoredHealth:
             observed=report.observed,
         )
 
+    def verdict(self) -> dict[str, Any]:
+        """What the check concluded (the health endpoint's fields)."""
+        return {"findings": self.findings, "selectors": self.selectors, "ready_to_enable": self.ready_to_enable}
+
     def to_json(self) -> dict[str, Any]:
-        return {
-            "findings": self.findings,
-            "selectors": self.selectors,
-            "ready_to_enable": self.ready_to_enable,
-            "observed": self.observed,
-        }
+        return self.verdict() | {"observed": self.observed}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> StoredHealth:

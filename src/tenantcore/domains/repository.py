@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts.service import Caller
 from tenantcore.db import now
+from tenantcore.domains.health import CHECK_COLUMNS
 from tenantcore.domains.models import Domain
 from tenantcore.domains.states import DomainState
 from tenantcore.tenants.models import Tenant
@@ -24,18 +25,9 @@ WRITABLE = (
     "verification_records",
     "service_records",
     "dkim_config",
-    "spf_status",
-    "dkim_status",
-    "dmarc_status",
-    "mx_status",
-    "grade",
-    "fingerprint",
-    "health",
-    "last_checked",
-    "next_check_at",
-    "check_count",
     "followup_failures",
     "followup_after",
+    *CHECK_COLUMNS,
 )
 
 

@@ -17,6 +17,11 @@ _MX_EXAMPLE = {
 }
 
 
+def example(value: dict[str, Any]) -> ConfigDict:
+    """A model's example for the OpenAPI docs (the spec's own, where it has one)."""
+    return ConfigDict(json_schema_extra={"examples": [value]})
+
+
 class DomainItem(BaseModel):
     model_config = ConfigDict(from_attributes=True)  # built from the listing's rows
 
@@ -32,27 +37,23 @@ class DomainItem(BaseModel):
 
 
 class DomainList(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = example(
+        {
+            "tenant_id": TENANT_EXAMPLE,
+            "domains": [
                 {
-                    "tenant_id": TENANT_EXAMPLE,
-                    "domains": [
-                        {
-                            "id": "uuid",
-                            "domain_name": "mail.acmecorp.com",
-                            "is_default": True,
-                            "is_verified": True,
-                            "spf_status": "v=spf1 include:spf.protection.outlook.com -all",
-                            "dkim_status": "healthy",
-                            "dmarc_status": "v=DMARC1; p=quarantine; rua=mailto:dmarc@acmecorp.com",
-                            "mx_status": "acmecorp-com.mail.protection.outlook.com.",
-                            "last_checked": "2025-04-20T08:00:00Z",
-                        }
-                    ],
-                    "count": 1,
+                    "id": "uuid",
+                    "domain_name": "mail.acmecorp.com",
+                    "is_default": True,
+                    "is_verified": True,
+                    "spf_status": "v=spf1 include:spf.protection.outlook.com -all",
+                    "dkim_status": "healthy",
+                    "dmarc_status": "v=DMARC1; p=quarantine; rua=mailto:dmarc@acmecorp.com",
+                    "mx_status": "acmecorp-com.mail.protection.outlook.com.",
+                    "last_checked": "2025-04-20T08:00:00Z",
                 }
-            ]
+            ],
+            "count": 1,
         }
     )
 
@@ -88,26 +89,22 @@ class DkimVerificationState(BaseModel):
 
 
 class AddDomainResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "success",
-                    "tenant_id": TENANT_EXAMPLE,
-                    "domain": {"domain_name": "mail.acmecorp.com", "is_default": False, "is_verified": False},
-                    "verification_dns_records": [
-                        {"recordType": "domainDnsTxtRecord", "label": "@", "text": "MS=ms12345678", "ttl": 3600}
-                    ],
-                    "service_configuration_records": [_MX_EXAMPLE],
-                    "live_dns_status": {
-                        "spf_status": "missing",
-                        "dkim_status": "missing",
-                        "dmarc_status": "missing",
-                        "mx_status": "missing",
-                    },
-                    "dkim_verification_state": {"status": "missing", "message": "missing (selector1, selector2)"},
-                }
-            ]
+    model_config = example(
+        {
+            "status": "success",
+            "tenant_id": TENANT_EXAMPLE,
+            "domain": {"domain_name": "mail.acmecorp.com", "is_default": False, "is_verified": False},
+            "verification_dns_records": [
+                {"recordType": "domainDnsTxtRecord", "label": "@", "text": "MS=ms12345678", "ttl": 3600}
+            ],
+            "service_configuration_records": [_MX_EXAMPLE],
+            "live_dns_status": {
+                "spf_status": "missing",
+                "dkim_status": "missing",
+                "dmarc_status": "missing",
+                "mx_status": "missing",
+            },
+            "dkim_verification_state": {"status": "missing", "message": "missing (selector1, selector2)"},
         }
     )
 
@@ -121,16 +118,12 @@ class AddDomainResult(BaseModel):
 
 
 class VerifyResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "success",
-                    "domain_name": "mail.acmecorp.com",
-                    "is_verified": True,
-                    "message": "Domain successfully verified in Microsoft 365",
-                }
-            ]
+    model_config = example(
+        {
+            "status": "success",
+            "domain_name": "mail.acmecorp.com",
+            "is_verified": True,
+            "message": "Domain successfully verified in Microsoft 365",
         }
     )
 
@@ -141,16 +134,12 @@ class VerifyResult(BaseModel):
 
 
 class EnableDkimResult(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "status": "success",
-                    "domain_name": "mail.acmecorp.com",
-                    "dkim_status": "enabled",
-                    "message": "DKIM successfully enabled",
-                }
-            ]
+    model_config = example(
+        {
+            "status": "success",
+            "domain_name": "mail.acmecorp.com",
+            "dkim_status": "enabled",
+            "message": "DKIM successfully enabled",
         }
     )
 
@@ -161,17 +150,13 @@ class EnableDkimResult(BaseModel):
 
 
 class DkimStatus(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "domain_name": "mail.acmecorp.com",
-                    "dkim_status": "pending",
-                    "selectors": {"selector1": "missing", "selector2": "propagated"},
-                    "ready_to_enable": False,
-                    "last_checked": "2025-04-20T08:00:00Z",
-                }
-            ]
+    model_config = example(
+        {
+            "domain_name": "mail.acmecorp.com",
+            "dkim_status": "pending",
+            "selectors": {"selector1": "missing", "selector2": "propagated"},
+            "ready_to_enable": False,
+            "last_checked": "2025-04-20T08:00:00Z",
         }
     )
 
@@ -190,33 +175,29 @@ class DnsStatus(BaseModel):
 
 
 class DomainDns(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
+    model_config = example(
+        {
+            "tenant_id": TENANT_EXAMPLE,
+            "domain_name": "mail.acmecorp.com",
+            "is_default": False,
+            "is_verified": True,
+            "dns_status": {
+                "spf": "v=spf1 include:spf.protection.outlook.com -all",
+                "dkim": "healthy",
+                "dmarc": "v=DMARC1; p=quarantine",
+                "mx": "mail.acmecorp.com.mail.protection.outlook.com.",
+            },
+            "verification_dns_records": [],
+            "service_configuration_records": [
+                _MX_EXAMPLE,
                 {
-                    "tenant_id": TENANT_EXAMPLE,
-                    "domain_name": "mail.acmecorp.com",
-                    "is_default": False,
-                    "is_verified": True,
-                    "dns_status": {
-                        "spf": "v=spf1 include:spf.protection.outlook.com -all",
-                        "dkim": "healthy",
-                        "dmarc": "v=DMARC1; p=quarantine",
-                        "mx": "mail.acmecorp.com.mail.protection.outlook.com.",
-                    },
-                    "verification_dns_records": [],
-                    "service_configuration_records": [
-                        _MX_EXAMPLE,
-                        {
-                            "recordType": "domainDnsCnameRecord",
-                            "label": "selector1._domainkey",
-                            "canonicalName": "selector1-mail-acmecorp-com._domainkey.acmecorp.onmicrosoft.com",
-                            "ttl": 3600,
-                        },
-                    ],
-                    "last_checked": "2025-04-20T08:00:00Z",
-                }
-            ]
+                    "recordType": "domainDnsCnameRecord",
+                    "label": "selector1._domainkey",
+                    "canonicalName": "selector1-mail-acmecorp-com._domainkey.acmecorp.onmicrosoft.com",
+                    "ttl": 3600,
+                },
+            ],
+            "last_checked": "2025-04-20T08:00:00Z",
         }
     )
 

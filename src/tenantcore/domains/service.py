@@ -272,10 +272,8 @@ def health(domain: Domain) -> Health:
         domain_name=domain.name,
         grade=domain.grade,
         fingerprint=domain.fingerprint,
-        selectors=stored.selectors,
-        ready_to_enable=stored.ready_to_enable,
-        findings=stored.findings,
         last_checked=domain.last_checked,
+        **stored.verdict(),
     )
 
 

@@ -33,18 +33,9 @@ CONSENT_TTL = 3600
 
 
 def to_out(tenant: Tenant, domain_count: int) -> TenantOut:
-    return TenantOut(
-        id=tenant.id,
-        tenant_id=tenant.ms_tenant_id,
-        tenant_name=tenant.tenant_name,
-        tenant_domain=tenant.tenant_domain,
-        default_domain=tenant.default_domain,
-        domain_count=domain_count,
-        discovery_completed=tenant.discovery_completed,
-        exchange_bootstrap_status=tenant.exchange_bootstrap_status,
-        consented_at=tenant.consented_at,
-        last_sync_at=tenant.last_sync_at,
-    )
+    # The wire names the Microsoft tenant GUID `tenant_id`; every other field is the column's.
+    same = {name: getattr(tenant, name) for name in TenantOut.model_fields if hasattr(tenant, name)}
+    return TenantOut(**same, tenant_id=tenant.ms_tenant_id, domain_count=domain_count)
 
 
 def tenant_guid(raw: str, message: str | None = None) -> str:

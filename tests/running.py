@@ -1,13 +1,11 @@
-"""The whole service on loopback HTTP: API, emulator and sandbox DNS in-process, SQLite in a
+"""The whole service running on loopback HTTP: API, emulator and sandbox DNS in-process, SQLite in a
 temporary data dir. Clients talk to it over real HTTP, as users do."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tenantcore.accounts import service as accounts
 from tenantcore.app import create_app
@@ -40,23 +38,3 @@ class Service:
 
     def stop(self) -> None:
         self.server.stop()
-
-
-@pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    running = Service(tmp_path / "data", domain_limit=12)
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-async def api(service: Service) -> AsyncIterator[httpx.AsyncClient]:
-    async with service.client(service.keys["test"]) as client:
-        yield client
-
-
-@pytest.fixture
-async def tenant_id(api: httpx.AsyncClient) -> str:
-    response = await api.post("/v1/tenants", json={"tenant_name": "Acme"})
-    assert response.status_code == 201, response.text
-    return response.json()["tenant_id"]
