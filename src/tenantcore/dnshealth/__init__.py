@@ -8,11 +8,11 @@ Usable on its own (`tenantcore check`, or as a library) and by the service::
 """
 
 from tenantcore.dnshealth.check import CheckRun, CheckTarget, HealthChecker
-from tenantcore.dnshealth.evaluate import HealthReport
 from tenantcore.dnshealth.exports import api_records, to_bind, to_csv
 from tenantcore.dnshealth.findings import Finding, Severity
 from tenantcore.dnshealth.lookup import Answer, Outcome, ResolverConfig
 from tenantcore.dnshealth.records import DnsRecord, ExpectedRecords, Purpose, build_expected_records
+from tenantcore.dnshealth.report import HealthReport
 
 __all__ = [
     "Answer",

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +18,9 @@ from tenantcore.dnshealth.dmarc import REMOVED_TAGS, is_dmarc, looks_like_dmarc,
 from tenantcore.dnshealth.findings import Finding, Severity, grade
 from tenantcore.dnshealth.lookup import Answer
 from tenantcore.dnshealth.names import registrable_zone, relative_to
+from tenantcore.dnshealth.observations import Observations, SpfWalk
 from tenantcore.dnshealth.records import DKIM_SELECTORS, ExpectedRecords, Purpose
+from tenantcore.dnshealth.report import MISSING, UNKNOWN, HealthReport
 from tenantcore.dnshealth.spf import MAX_LOOKUPS, MAX_VOID_LOOKUPS, is_spf, parse_spf
 
 # Recognisers used only when Microsoft's issued values are not known.
@@ -31,80 +32,8 @@ _MICROSOFT_DKIM = re.compile(
 MICROSOFT_SPF_INCLUDE = "spf.protection.outlook.com"
 SPF_MAX_CHARS = 450
 
-MISSING = "missing"
-UNKNOWN = "unknown"
-
-
-@dataclass(slots=True)
-class SpfWalk:
-    """What following the SPF record's includes and redirect found."""
-
-    lookups: int = 0
-    void_lookups: int = 0
-    unknown: list[str] = field(default_factory=list)  # names whose lookup failed (timeout...)
-    broken: list[str] = field(default_factory=list)  # names with no (or several) SPF records
-    loop: bool = False
-
-
-@dataclass(slots=True)
-class Observations:
-    """The answers a check gathered for one domain."""
-
-    domain: str
-    apex_txt: Answer
-    mx: Answer
-    dmarc: Answer
-    selectors: dict[str, Answer]
-    autodiscover: Answer | None = None
-    dmarc_elsewhere: list[Answer] = field(default_factory=list)  # probes made when DMARC is absent
-    selector_txt: dict[str, Answer] = field(default_factory=dict)  # probes made when a CNAME is absent
-    spf_walk: SpfWalk | None = None
-
-
-@dataclass(slots=True)
-class HealthReport:
-    domain: str
-    checked_at: datetime
-    spf_status: str
-    dkim_status: str
-    dmarc_status: str
-    mx_status: str
-    selectors: dict[str, str]
-    ready_to_enable: bool
-    findings: list[Finding]
-    grade: Severity
-    fingerprint: str | None  # None when some answer was unknown: no change can be claimed
-    observed: dict[str, Any]
-
-    @property
-    def last_checked(self) -> str:
-        return self.checked_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    @property
-    def has_errors(self) -> bool:
-        return any(f.severity is Severity.ERROR for f in self.findings)
-
-    def status_fields(self) -> dict[str, str]:
-        """The spec's live-DNS fields for the domain list."""
-        return {
-            "spf_status": self.spf_status,
-            "dkim_status": self.dkim_status,
-            "dmarc_status": self.dmarc_status,
-            "mx_status": self.mx_status,
-            "last_checked": self.last_checked,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "domain": self.domain,
-            **self.status_fields(),
-            "selectors": self.selectors,
-            "ready_to_enable": self.ready_to_enable,
-            "grade": self.grade.value,
-            "fingerprint": self.fingerprint,
-            "findings": [f.to_dict() for f in self.findings],
-            "observed": self.observed,
-        }
+# Re-exported: these lived here before `observations.py` and `report.py` held them.
+__all__ = ["MISSING", "UNKNOWN", "HealthReport", "Observations", "SpfWalk", "evaluate"]
 
 
 def _unknown(area: str, answer: Answer, what: str) -> Finding:
