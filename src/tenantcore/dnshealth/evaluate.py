@@ -14,6 +14,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from tenantcore.dnshealth import catalogue
+from tenantcore.dnshealth.catalogue import unknown
 from tenantcore.dnshealth.dmarc import REMOVED_TAGS, is_dmarc, looks_like_dmarc, parse_dmarc
 from tenantcore.dnshealth.findings import Finding, Severity, grade
 from tenantcore.dnshealth.lookup import Answer
@@ -36,184 +38,61 @@ SPF_MAX_CHARS = 450
 __all__ = ["MISSING", "UNKNOWN", "HealthReport", "Observations", "SpfWalk", "evaluate"]
 
 
-def _unknown(area: str, answer: Answer, what: str) -> Finding:
-    return Finding(
-        f"{area}_unknown",
-        Severity.UNKNOWN,
-        area,
-        f"Could not read {what} ({answer.name} {answer.rtype}: {answer.outcome.value}"
-        f"{', ' + answer.detail if answer.detail else ''}); it is not reported as missing.",
-        "Nothing to fix yet: the next check retries. If it persists, check the domain's "
-        "nameservers answer (lame delegation, expired domain, firewall).",
-    )
-
-
 # --- SPF ---------------------------------------------------------------------------------
 
 
 def _spf(obs: Observations, expected: ExpectedRecords | None, mx_is_microsoft: bool) -> tuple[str, list[Finding]]:
     answer = obs.apex_txt
     if not answer.definite:
-        return UNKNOWN, [_unknown("spf", answer, "the SPF record")]
+        return UNKNOWN, [unknown(catalogue.SPF_UNKNOWN, answer)]
     records = [text for text in answer.values if is_spf(text)]
     wanted = expected.text_of(Purpose.SPF) if expected else None
     if not records:
-        wanted = wanted or f"v=spf1 include:{MICROSOFT_SPF_INCLUDE} -all"
-        fix = f"Publish one TXT record at the apex: {wanted}"
-        return MISSING, [Finding("spf_missing", Severity.ERROR, "spf", "No SPF record.", fix)]
+        return MISSING, [catalogue.SPF_MISSING(record=wanted or f"v=spf1 include:{MICROSOFT_SPF_INCLUDE} -all")]
     findings: list[Finding] = []
     if len(records) > 1:
-        findings.append(
-            Finding(
-                "spf_multiple",
-                Severity.ERROR,
-                "spf",
-                f"{len(records)} SPF records: receivers treat this as a permanent error and SPF fails.",
-                "Merge them into one v=spf1 record (combine the include: terms) and delete the rest.",
-            )
-        )
+        findings.append(catalogue.SPF_MULTIPLE(count=len(records)))
     text = records[0]
     record = parse_spf(text)
     for error in record.errors:
-        findings.append(
-            Finding(
-                "spf_syntax",
-                Severity.ERROR,
-                "spf",
-                f"SPF syntax error: {error}.",
-                "Correct the record; receivers return permerror on syntax errors.",
-            )
-        )
+        findings.append(catalogue.SPF_SYNTAX(error=error))
     qualifier = record.all_qualifier
     if qualifier == "+":
-        findings.append(
-            Finding(
-                "spf_pass_all",
-                Severity.ERROR,
-                "spf",
-                "SPF ends in +all: anyone may send as this domain.",
-                "End the record with -all (or ~all).",
-            )
-        )
+        findings.append(catalogue.SPF_PASS_ALL())
     elif qualifier == "?":
-        findings.append(
-            Finding(
-                "spf_neutral_all",
-                Severity.WARNING,
-                "spf",
-                "SPF ends in ?all, which asserts nothing about other senders.",
-                "End the record with -all (or ~all).",
-            )
-        )
+        findings.append(catalogue.SPF_NEUTRAL_ALL())
     elif qualifier is None and record.redirect is None:
-        findings.append(
-            Finding(
-                "spf_no_all",
-                Severity.WARNING,
-                "spf",
-                "SPF has no 'all' term, so it defaults to neutral.",
-                "End the record with -all (or ~all).",
-            )
-        )
+        findings.append(catalogue.SPF_NO_ALL())
     elif qualifier == "~":
-        findings.append(
-            Finding(
-                "spf_softfail_all",
-                Severity.INFO,
-                "spf",
-                "SPF ends in ~all (soft fail).",
-                "Fine while warming up; -all is stricter once all senders are listed.",
-            )
-        )
+        findings.append(catalogue.SPF_SOFTFAIL_ALL())
     wanted_includes = expected.spf_includes if expected and expected.spf_includes else {MICROSOFT_SPF_INCLUDE}
     if mx_is_microsoft or expected is not None:
         missing = sorted(wanted_includes - set(record.includes))
         if missing and record.redirect is None:
-            findings.append(
-                Finding(
-                    "spf_missing_microsoft_include",
-                    Severity.WARNING if expected is None else Severity.ERROR,
-                    "spf",
-                    f"SPF does not include {', '.join(missing)}: mail sent through Microsoft 365 fails SPF.",
-                    f"Add include:{missing[0]} before the all term.",
-                )
+            kind = (
+                catalogue.SPF_MISSING_MICROSOFT_INCLUDE_BY_MX
+                if expected is None
+                else catalogue.SPF_MISSING_MICROSOFT_INCLUDE
             )
+            findings.append(kind(missing=", ".join(missing), include=missing[0]))
     if record.uses_ptr:
-        findings.append(
-            Finding(
-                "spf_ptr",
-                Severity.WARNING,
-                "spf",
-                "SPF uses the ptr mechanism, which RFC 7208 says not to use.",
-                "Replace ptr with ip4:/ip6: or include: terms.",
-            )
-        )
+        findings.append(catalogue.SPF_PTR())
     if len(text) > SPF_MAX_CHARS:
-        findings.append(
-            Finding(
-                "spf_too_long",
-                Severity.WARNING,
-                "spf",
-                f"SPF is {len(text)} characters; answers this large risk truncation.",
-                "Remove unused includes or flatten them.",
-            )
-        )
+        findings.append(catalogue.SPF_TOO_LONG(length=len(text)))
     walk = obs.spf_walk
     if walk is not None:
         if walk.lookups > MAX_LOOKUPS:
-            findings.append(
-                Finding(
-                    "spf_too_many_lookups",
-                    Severity.ERROR,
-                    "spf",
-                    f"SPF needs {walk.lookups} DNS lookups (includes followed); the limit is {MAX_LOOKUPS}, "
-                    "beyond which receivers return permerror.",
-                    "Remove includes for services that no longer send, or flatten some into ip4:/ip6:.",
-                )
-            )
+            findings.append(catalogue.SPF_TOO_MANY_LOOKUPS(lookups=walk.lookups))
         if walk.void_lookups > MAX_VOID_LOOKUPS:
-            findings.append(
-                Finding(
-                    "spf_too_many_void_lookups",
-                    Severity.ERROR,
-                    "spf",
-                    f"SPF makes {walk.void_lookups} lookups that find nothing; the limit is {MAX_VOID_LOOKUPS}.",
-                    "Remove includes of names that do not exist or publish no SPF.",
-                )
-            )
+            findings.append(catalogue.SPF_TOO_MANY_VOID_LOOKUPS(void_lookups=walk.void_lookups))
         if walk.broken:
-            findings.append(
-                Finding(
-                    "spf_include_broken",
-                    Severity.ERROR,
-                    "spf",
-                    f"Included name(s) without exactly one SPF record: {', '.join(walk.broken)}.",
-                    "Remove or correct those include: terms.",
-                )
-            )
+            findings.append(catalogue.SPF_INCLUDE_BROKEN(names=", ".join(walk.broken)))
         if walk.loop:
-            findings.append(
-                Finding(
-                    "spf_include_loop",
-                    Severity.ERROR,
-                    "spf",
-                    "SPF includes loop back on themselves.",
-                    "Remove the circular include.",
-                )
-            )
+            findings.append(catalogue.SPF_INCLUDE_LOOP())
         if walk.unknown:
-            findings.append(
-                Finding(
-                    "spf_include_unknown",
-                    Severity.UNKNOWN,
-                    "spf",
-                    f"Could not read included SPF record(s): {', '.join(walk.unknown)}; "
-                    "the lookup count is incomplete.",
-                    None,
-                )
-            )
+            findings.append(catalogue.SPF_INCLUDE_UNKNOWN(names=", ".join(walk.unknown)))
     if not findings or all(f.severity in (Severity.INFO, Severity.UNKNOWN) for f in findings):
-        findings.append(Finding("spf_ok", Severity.OK, "spf", "One valid SPF record covering Microsoft 365."))
+        findings.append(catalogue.SPF_OK())
     return text, findings
 
 
@@ -223,102 +102,37 @@ def _spf(obs: Observations, expected: ExpectedRecords | None, mx_is_microsoft: b
 def _dmarc(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, list[Finding]]:
     answer = obs.dmarc
     if not answer.definite:
-        return UNKNOWN, [_unknown("dmarc", answer, "the DMARC record")]
+        return UNKNOWN, [unknown(catalogue.DMARC_UNKNOWN, answer)]
     records = [text for text in answer.values if is_dmarc(text)]
     wanted = f"_dmarc.{obs.domain}"
     if not records:
         malformed = [text for text in answer.values if looks_like_dmarc(text)]
         if malformed:
-            return MISSING, [
-                Finding(
-                    "dmarc_syntax",
-                    Severity.ERROR,
-                    "dmarc",
-                    f"The record at {wanted} does not start with v=DMARC1: {malformed[0]!r}.",
-                    "Rewrite it starting with v=DMARC1; e.g. v=DMARC1; p=quarantine; rua=mailto:...",
-                )
-            ]
+            return MISSING, [catalogue.DMARC_NOT_DMARC1(name=wanted, record=malformed[0])]
         for probe in obs.dmarc_elsewhere:
             if probe.found and any(looks_like_dmarc(t) for t in probe.values):
-                return MISSING, [
-                    Finding(
-                        "dmarc_wrong_name",
-                        Severity.ERROR,
-                        "dmarc",
-                        f"A DMARC record is published at {probe.name} instead of {wanted}.",
-                        f"Publish it at host {relative_to(wanted, registrable_zone(obs.domain))} "
-                        "(many DNS hosts append the zone to the host you type: enter the host "
-                        "without the zone) and delete the misplaced one.",
-                    )
-                ]
+                host = relative_to(wanted, registrable_zone(obs.domain))
+                return MISSING, [catalogue.DMARC_WRONG_NAME(found=probe.name, name=wanted, host=host)]
         suggestion = (
             expected.text_of(Purpose.DMARC) if expected else "v=DMARC1; p=quarantine; rua=mailto:dmarc@" + obs.domain
         )
-        return MISSING, [
-            Finding(
-                "dmarc_missing",
-                Severity.ERROR,
-                "dmarc",
-                "No DMARC record: Outlook.com, Gmail and Yahoo reject bulk mail from domains without one.",
-                f"Publish TXT at {wanted}: {suggestion}",
-            )
-        ]
+        return MISSING, [catalogue.DMARC_MISSING(name=wanted, record=suggestion)]
     findings: list[Finding] = []
     if len(records) > 1:
-        findings.append(
-            Finding(
-                "dmarc_multiple",
-                Severity.ERROR,
-                "dmarc",
-                f"{len(records)} DMARC records at {wanted}: receivers then ignore DMARC entirely.",
-                "Keep one record and delete the others.",
-            )
-        )
+        findings.append(catalogue.DMARC_MULTIPLE(count=len(records), name=wanted))
     text = records[0]
     record = parse_dmarc(text)
     for error in record.errors:
-        findings.append(
-            Finding(
-                "dmarc_syntax",
-                Severity.ERROR,
-                "dmarc",
-                f"DMARC syntax error: {error}.",
-                "Correct the record, e.g. v=DMARC1; p=quarantine; rua=mailto:...",
-            )
-        )
+        findings.append(catalogue.DMARC_SYNTAX(error=error))
     if (record.policy or "").lower() == "none":
-        findings.append(
-            Finding(
-                "dmarc_policy_none",
-                Severity.WARNING,
-                "dmarc",
-                "DMARC policy is p=none: it reports but protects nothing.",
-                "Move to p=quarantine (then p=reject) once reports show your mail passes.",
-            )
-        )
+        findings.append(catalogue.DMARC_POLICY_NONE())
     if "rua" not in record.tags:
-        findings.append(
-            Finding(
-                "dmarc_no_rua",
-                Severity.WARNING,
-                "dmarc",
-                "DMARC has no rua= address, so no aggregate reports are sent.",
-                "Add rua=mailto:<address you read>.",
-            )
-        )
+        findings.append(catalogue.DMARC_NO_RUA())
     removed = sorted(REMOVED_TAGS & set(record.tags))
     if removed:
-        findings.append(
-            Finding(
-                "dmarc_removed_tags",
-                Severity.INFO,
-                "dmarc",
-                f"DMARC uses tags removed by RFC 9989: {', '.join(removed)}.",
-                "They are ignored by newer receivers; drop them.",
-            )
-        )
+        findings.append(catalogue.DMARC_REMOVED_TAGS(tags=", ".join(removed)))
     if not any(f.severity in (Severity.WARNING, Severity.ERROR) for f in findings):
-        findings.append(Finding("dmarc_ok", Severity.OK, "dmarc", "One valid DMARC record with enforcement."))
+        findings.append(catalogue.DMARC_OK())
     return text, findings
 
 
@@ -329,38 +143,14 @@ def _mx(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, bool,
     """Returns (mx_status, whether the MX is Microsoft's, findings)."""
     answer = obs.mx
     if not answer.definite:
-        return UNKNOWN, False, [_unknown("mx", answer, "the MX record")]
+        return UNKNOWN, False, [unknown(catalogue.MX_UNKNOWN, answer)]
     hosts = [host for _, host in answer.mx]
     wanted = expected.mx_hosts if expected else set()
-    fix = f"Publish MX 0 {sorted(wanted)[0]}" if wanted else "Publish the MX record Microsoft 365 lists for this domain"
+    mx = f"MX 0 {sorted(wanted)[0]}" if wanted else catalogue.ANY_MICROSOFT_MX
     if not hosts:
-        return (
-            MISSING,
-            False,
-            [
-                Finding(
-                    "mx_missing",
-                    Severity.ERROR,
-                    "mx",
-                    "No MX record: replies and bounces to this domain are lost.",
-                    fix,
-                )
-            ],
-        )
+        return MISSING, False, [catalogue.MX_MISSING(mx=mx)]
     if hosts == [""]:
-        return (
-            MISSING,
-            False,
-            [
-                Finding(
-                    "mx_null",
-                    Severity.ERROR,
-                    "mx",
-                    "Null MX (RFC 7505): the domain says it receives no mail.",
-                    fix,
-                )
-            ],
-        )
+        return MISSING, False, [catalogue.MX_NULL(mx=mx)]
     status = hosts[0] + "."
     if wanted:
         ours = [h for h in hosts if h in wanted]
@@ -371,38 +161,13 @@ def _mx(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, bool,
     others = [h for h in hosts if h not in ours and h not in lookalike]
     findings: list[Finding] = []
     if not ours and lookalike:
-        findings.append(
-            Finding(
-                "mx_not_expected",
-                Severity.WARNING,
-                "mx",
-                f"MX points at Microsoft ({lookalike[0]}) but not at the host Microsoft issued for this "
-                f"domain ({', '.join(sorted(wanted))}).",
-                fix,
-            )
-        )
+        findings.append(catalogue.MX_NOT_EXPECTED(found=lookalike[0], issued=", ".join(sorted(wanted)), mx=mx))
     elif not ours:
-        findings.append(
-            Finding(
-                "mx_not_microsoft",
-                Severity.ERROR,
-                "mx",
-                f"MX points at {', '.join(others)}, not at Microsoft 365.",
-                fix,
-            )
-        )
+        findings.append(catalogue.MX_NOT_MICROSOFT(hosts=", ".join(others), mx=mx))
     if (ours or lookalike) and others:
-        findings.append(
-            Finding(
-                "mx_extra_hosts",
-                Severity.WARNING,
-                "mx",
-                f"Extra MX hosts besides Microsoft's: {', '.join(others)}.",
-                "Remove MX records that do not point at Microsoft 365.",
-            )
-        )
+        findings.append(catalogue.MX_EXTRA_HOSTS(hosts=", ".join(others)))
     if not findings:
-        findings.append(Finding("mx_ok", Severity.OK, "mx", f"MX points at Microsoft 365 ({status})."))
+        findings.append(catalogue.MX_OK(host=status))
     return status, bool(ours or lookalike), findings
 
 
@@ -424,14 +189,9 @@ def _dkim(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, dic
         answer = obs.selectors[selector]
         host = f"{selector}._domainkey"
         wanted = expected.dkim_targets.get(selector) if expected else None
-        fix = (
-            f"Publish CNAME {host} → {wanted}"
-            if wanted
-            else f"Publish CNAME {host} → the Selector{selector[-1]}CNAME value Get-DkimSigningConfig shows"
-        )
         if not answer.definite:
             states[selector] = UNKNOWN
-            findings.append(_unknown("dkim", answer, f"the {selector} CNAME"))
+            findings.append(unknown(catalogue.DKIM_UNKNOWN, answer, selector=selector))
         elif answer.found:
             target = answer.values[0]
             if _selector_ok(selector, target, expected):
@@ -439,35 +199,22 @@ def _dkim(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, dic
             else:
                 states[selector] = MISSING
                 wrong.append(selector)
-                findings.append(
-                    Finding(
-                        "dkim_selector_mismatch",
-                        Severity.ERROR,
-                        "dkim",
-                        f"{host} points at {target}, not at Microsoft's DKIM key"
-                        f"{' (' + wanted + ')' if wanted else ''}.",
-                        fix,
-                    )
-                )
+                issued = f" ({wanted})" if wanted else ""
+                key = wanted or catalogue.any_dkim_key(selector)
+                findings.append(catalogue.DKIM_SELECTOR_MISMATCH(host=host, found=target, issued=issued, key=key))
         else:
             states[selector] = MISSING
             probe = obs.selector_txt.get(selector)
-            if probe is not None and probe.found:
-                findings.append(
-                    Finding(
-                        "dkim_selector_not_cname",
-                        Severity.ERROR,
-                        "dkim",
-                        f"{host} is a TXT record, not the CNAME Microsoft 365 needs.",
-                        f"Delete the TXT. {fix}",
-                    )
-                )
-            else:
-                findings.append(Finding("dkim_selector_missing", Severity.ERROR, "dkim", f"No CNAME at {host}.", fix))
+            kind = (
+                catalogue.DKIM_SELECTOR_NOT_CNAME
+                if probe is not None and probe.found
+                else catalogue.DKIM_SELECTOR_MISSING
+            )
+            findings.append(kind(host=host, key=wanted or catalogue.any_dkim_key(selector)))
     values = list(states.values())
     if values.count("propagated") == len(values):
         status = "healthy"
-        findings.append(Finding("dkim_ok", Severity.OK, "dkim", "Both DKIM selector CNAMEs point at Microsoft 365."))
+        findings.append(catalogue.DKIM_OK())
     elif UNKNOWN in values:
         status = UNKNOWN
     elif wrong:
@@ -485,16 +232,7 @@ def _dkim(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, dic
 def _apex(obs: Observations) -> list[Finding]:
     alias = obs.apex_txt.alias or obs.mx.alias
     if alias:
-        return [
-            Finding(
-                "apex_cname",
-                Severity.ERROR,
-                "apex",
-                f"The domain itself is a CNAME (to {alias}): it hides the MX, SPF and "
-                "verification records a mail domain needs.",
-                "Delete the apex CNAME; use a CNAME only on a subdomain such as track.",
-            )
-        ]
+        return [catalogue.APEX_CNAME(alias=alias)]
     return []
 
 
@@ -503,34 +241,10 @@ def _verification(obs: Observations, expected: ExpectedRecords | None, is_verifi
     if wanted is None or not obs.apex_txt.definite:
         return []
     if wanted in obs.apex_txt.values:
-        return [
-            Finding(
-                "verification_ok",
-                Severity.OK,
-                "verification",
-                f"Microsoft's verification TXT ({wanted}) is published.",
-            )
-        ]
+        return [catalogue.VERIFICATION_OK(text=wanted)]
     if is_verified:
-        return [
-            Finding(
-                "verification_txt_missing",
-                Severity.INFO,
-                "verification",
-                f"The verification TXT ({wanted}) is not published; the domain is already "
-                "verified, so this only matters if it moves tenant.",
-                None,
-            )
-        ]
-    return [
-        Finding(
-            "verification_txt_missing",
-            Severity.ERROR,
-            "verification",
-            f"Microsoft's verification TXT ({wanted}) is not published: the domain cannot be verified.",
-            f"Publish TXT at the apex: {wanted}",
-        )
-    ]
+        return [catalogue.VERIFICATION_TXT_MISSING_ONCE_VERIFIED(text=wanted)]
+    return [catalogue.VERIFICATION_TXT_MISSING(text=wanted)]
 
 
 def _autodiscover(obs: Observations, expected: ExpectedRecords | None) -> list[Finding]:
@@ -539,29 +253,12 @@ def _autodiscover(obs: Observations, expected: ExpectedRecords | None) -> list[F
     if answer is None or record is None:
         return []
     if not answer.definite:
-        return [_unknown("autodiscover", answer, "the autodiscover CNAME")]
-    fix = f"Publish CNAME autodiscover → {record.value}"
+        return [unknown(catalogue.AUTODISCOVER_UNKNOWN, answer)]
     if not answer.found:
-        return [
-            Finding(
-                "autodiscover_missing",
-                Severity.WARNING,
-                "autodiscover",
-                "No autodiscover CNAME: Outlook clients cannot find the mailbox settings.",
-                fix,
-            )
-        ]
+        return [catalogue.AUTODISCOVER_MISSING(target=record.value)]
     if answer.values[0] != record.value:
-        return [
-            Finding(
-                "autodiscover_mismatch",
-                Severity.WARNING,
-                "autodiscover",
-                f"autodiscover points at {answer.values[0]}, not {record.value}.",
-                fix,
-            )
-        ]
-    return [Finding("autodiscover_ok", Severity.OK, "autodiscover", "autodiscover CNAME is correct.")]
+        return [catalogue.AUTODISCOVER_MISMATCH(found=answer.values[0], target=record.value)]
+    return [catalogue.AUTODISCOVER_OK()]
 
 
 def _observed(obs: Observations) -> dict[str, Any]:
