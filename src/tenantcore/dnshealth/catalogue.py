@@ -257,24 +257,25 @@ DMARC_OK = FindingKind("dmarc_ok", Severity.OK, "dmarc", "One valid DMARC record
 
 # --- MX -------------------------------------------------------------------------------------
 
-# Every MX fix is "Publish {mx}": the MX Microsoft issued, or, when it is not known, this.
+# Every MX fix publishes {mx}: the MX Microsoft issued, or, when it is not known, this.
 ANY_MICROSOFT_MX: Final = "the MX record Microsoft 365 lists for this domain"
+_PUBLISH_MX = "Publish {mx}"
 
 MX_MISSING = FindingKind(
-    "mx_missing", Severity.ERROR, "mx", "No MX record: replies and bounces to this domain are lost.", "Publish {mx}"
+    "mx_missing", Severity.ERROR, "mx", "No MX record: replies and bounces to this domain are lost.", _PUBLISH_MX
 )
 MX_NULL = FindingKind(
-    "mx_null", Severity.ERROR, "mx", "Null MX (RFC 7505): the domain says it receives no mail.", "Publish {mx}"
+    "mx_null", Severity.ERROR, "mx", "Null MX (RFC 7505): the domain says it receives no mail.", _PUBLISH_MX
 )
 MX_NOT_EXPECTED = FindingKind(
     "mx_not_expected",
     Severity.WARNING,
     "mx",
     "MX points at Microsoft ({found}) but not at the host Microsoft issued for this domain ({issued}).",
-    "Publish {mx}",
+    _PUBLISH_MX,
 )
 MX_NOT_MICROSOFT = FindingKind(
-    "mx_not_microsoft", Severity.ERROR, "mx", "MX points at {hosts}, not at Microsoft 365.", "Publish {mx}"
+    "mx_not_microsoft", Severity.ERROR, "mx", "MX points at {hosts}, not at Microsoft 365.", _PUBLISH_MX
 )
 MX_EXTRA_HOSTS = FindingKind(
     "mx_extra_hosts",
@@ -287,24 +288,25 @@ MX_OK = FindingKind("mx_ok", Severity.OK, "mx", "MX points at Microsoft 365 ({ho
 
 # --- DKIM -----------------------------------------------------------------------------------
 
-# Every DKIM fix publishes "CNAME {host} → {key}": the key Exchange issued, or, when it is not
-# known, where to find it (`any_dkim_key`).
+# Every DKIM fix publishes the selector's CNAME to {key}: the key Exchange issued, or, when it
+# is not known, where to find it (`any_dkim_key`).
+_PUBLISH_DKIM = "Publish CNAME {host} → {key}"
 DKIM_SELECTOR_MISMATCH = FindingKind(
     "dkim_selector_mismatch",
     Severity.ERROR,
     "dkim",
     "{host} points at {found}, not at Microsoft's DKIM key{issued}.",
-    "Publish CNAME {host} → {key}",
+    _PUBLISH_DKIM,
 )
 DKIM_SELECTOR_NOT_CNAME = FindingKind(
     "dkim_selector_not_cname",
     Severity.ERROR,
     "dkim",
     "{host} is a TXT record, not the CNAME Microsoft 365 needs.",
-    "Delete the TXT. Publish CNAME {host} → {key}",
+    "Delete the TXT. " + _PUBLISH_DKIM,
 )
 DKIM_SELECTOR_MISSING = FindingKind(
-    "dkim_selector_missing", Severity.ERROR, "dkim", "No CNAME at {host}.", "Publish CNAME {host} → {key}"
+    "dkim_selector_missing", Severity.ERROR, "dkim", "No CNAME at {host}.", _PUBLISH_DKIM
 )
 DKIM_OK = FindingKind("dkim_ok", Severity.OK, "dkim", "Both DKIM selector CNAMEs point at Microsoft 365.")
 
@@ -343,19 +345,21 @@ VERIFICATION_TXT_MISSING_ONCE_VERIFIED = FindingKind(
 
 # --- autodiscover ---------------------------------------------------------------------------
 
+_PUBLISH_AUTODISCOVER = "Publish CNAME autodiscover → {target}"
+
 AUTODISCOVER_MISSING = FindingKind(
     "autodiscover_missing",
     Severity.WARNING,
     "autodiscover",
     "No autodiscover CNAME: Outlook clients cannot find the mailbox settings.",
-    "Publish CNAME autodiscover → {target}",
+    _PUBLISH_AUTODISCOVER,
 )
 AUTODISCOVER_MISMATCH = FindingKind(
     "autodiscover_mismatch",
     Severity.WARNING,
     "autodiscover",
     "autodiscover points at {found}, not {target}.",
-    "Publish CNAME autodiscover → {target}",
+    _PUBLISH_AUTODISCOVER,
 )
 AUTODISCOVER_OK = FindingKind("autodiscover_ok", Severity.OK, "autodiscover", "autodiscover CNAME is correct.")
 

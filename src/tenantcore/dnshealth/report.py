@@ -16,6 +16,7 @@ from tenantcore.dnshealth.findings import Finding, Severity
 # Statuses a field takes besides the record it found (or "healthy", "partial"... for DKIM).
 MISSING: Final = "missing"
 UNKNOWN: Final = "unknown"  # DNS did not answer: never reported as missing
+PROPAGATED: Final = "propagated"  # a DKIM selector's state when its CNAME is right
 
 # The spec's live-DNS fields for the domain list, in the order the API and CSV show them.
 STATUS_FIELDS: Final = ("spf_status", "dkim_status", "dmarc_status", "mx_status", "last_checked")
