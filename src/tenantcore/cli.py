@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -13,14 +11,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from tenantcore import aio
 from tenantcore.dnshealth.check import HealthChecker
-from tenantcore.dnshealth.evaluate import HealthReport
-from tenantcore.dnshealth.findings import Severity
+from tenantcore.dnshealth.formats import print_reports, reports_to_csv, reports_to_json
 from tenantcore.dnshealth.lookup import ResolverConfig
 from tenantcore.dnshealth.names import InvalidDomain, parse_domain
+from tenantcore.dnshealth.report import HealthReport
 
 app = typer.Typer(help="TenantCore: Microsoft 365 sending domains, set up and watched.", no_args_is_help=True)
 
@@ -49,15 +46,6 @@ def _whole_writes() -> None:
             setattr(sys, name, wrapped)
 
 
-_GRADE_STYLE = {
-    Severity.OK: "green",
-    Severity.INFO: "green",
-    Severity.WARNING: "yellow",
-    Severity.ERROR: "bold red",
-    Severity.UNKNOWN: "magenta",
-}
-
-
 def _read_domains(domains: list[str], file: Path | None) -> list[str]:
     names = list(domains)
     if file is not None:
@@ -78,74 +66,6 @@ def _read_domains(domains: list[str], file: Path | None) -> list[str]:
             seen.add(domain)
             parsed.append(domain)
     return parsed
-
-
-def _problems(report: HealthReport) -> str:
-    return " ".join(
-        f.code for f in report.findings if f.severity in (Severity.ERROR, Severity.WARNING, Severity.UNKNOWN)
-    )
-
-
-def _table(reports: list[HealthReport], console: Console) -> None:
-    table = Table(show_lines=False, header_style="bold")
-    table.add_column("Domain", no_wrap=True)
-    for column in ("Grade", "SPF", "DKIM", "DMARC", "MX", "Problems"):
-        table.add_column(column, overflow="fold")
-    for r in reports:
-        spf = r.spf_status if r.spf_status in ("missing", "unknown") else "present"
-        dmarc = r.dmarc_status if r.dmarc_status in ("missing", "unknown") else "present"
-        style = _GRADE_STYLE[r.grade]
-        table.add_row(
-            r.domain,
-            f"[{style}]{r.grade.value}[/]",
-            spf,
-            r.dkim_status,
-            dmarc,
-            r.mx_status,
-            _problems(r),
-        )
-    console.print(table)
-    for r in reports:
-        bad = [f for f in r.findings if f.severity not in (Severity.OK,)]
-        if not bad:
-            continue
-        console.print(f"\n[bold]{r.domain}[/]")
-        for f in bad:
-            console.print(f"  [{_GRADE_STYLE[f.severity]}]{f.severity.value:7}[/] {f.code}: {f.message}")
-            if f.fix:
-                console.print(f"          fix: {f.fix}")
-
-
-def _csv(reports: list[HealthReport]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(
-        (
-            "domain",
-            "grade",
-            "spf_status",
-            "dkim_status",
-            "dmarc_status",
-            "mx_status",
-            "last_checked",
-            "problems",
-        )
-    )
-    for r in reports:
-        fields = r.status_fields()
-        writer.writerow(
-            (
-                r.domain,
-                r.grade.value,
-                fields["spf_status"],
-                fields["dkim_status"],
-                fields["dmarc_status"],
-                fields["mx_status"],
-                fields["last_checked"],
-                _problems(r),
-            )
-        )
-    return buffer.getvalue()
 
 
 @app.command()
@@ -204,11 +124,11 @@ def check(
 
     reports = aio.run(go())
     if as_json:
-        sys.stdout.write(json.dumps([r.to_dict() for r in reports], indent=2) + "\n")
+        sys.stdout.write(reports_to_json(reports))
     elif as_csv:
-        sys.stdout.write(_csv(reports))
+        sys.stdout.write(reports_to_csv(reports))
     else:
-        _table(reports, Console())
+        print_reports(reports, Console())
     raise typer.Exit(1 if any(r.has_errors for r in reports) else 0)
 
 

@@ -7,13 +7,8 @@ import pytest
 from tenantcore.dnshealth import HealthChecker, ResolverConfig, Severity
 from tenantcore.dnshealth.records import Purpose
 
+from .answers import D, codes
 from .m365 import expected_for
-
-D = "acme-corp.com"
-
-
-def codes(report, severity=None):
-    return {f.code for f in report.findings if severity is None or f.severity is severity}
 
 
 async def check(config, domain=D, expected=None, is_verified=True):

@@ -8,13 +8,17 @@ Usable on its own (`tenantcore check`, or as a library) and by the service::
 """
 
 from tenantcore.dnshealth.check import CheckRun, CheckTarget, HealthChecker
-from tenantcore.dnshealth.evaluate import HealthReport
 from tenantcore.dnshealth.exports import api_records, to_bind, to_csv
-from tenantcore.dnshealth.findings import Finding, Severity
+from tenantcore.dnshealth.findings import HEALTHY, PROBLEMS, SEVERITY_RANK, Finding, Severity, severity_rank
 from tenantcore.dnshealth.lookup import Answer, Outcome, ResolverConfig
 from tenantcore.dnshealth.records import DnsRecord, ExpectedRecords, Purpose, build_expected_records
+from tenantcore.dnshealth.report import STATUS_FIELDS, HealthReport
 
 __all__ = [
+    "HEALTHY",
+    "PROBLEMS",
+    "SEVERITY_RANK",
+    "STATUS_FIELDS",
     "Answer",
     "CheckRun",
     "CheckTarget",
@@ -29,6 +33,7 @@ __all__ = [
     "Severity",
     "api_records",
     "build_expected_records",
+    "severity_rank",
     "to_bind",
     "to_csv",
 ]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 
 class Severity(StrEnum):
@@ -16,7 +16,27 @@ class Severity(StrEnum):
     UNKNOWN = "unknown"  # DNS did not answer: not checkable, never an alarm
 
 
-_RANK = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.ERROR: 3}
+# The one ranking of verdicts, best first. Unknown has no rank: DNS did not answer, which is
+# neither better nor worse than a verdict. Keyed by the StrEnum, so plain strings (a grade read
+# back from the database) look up the same entries.
+SEVERITY_RANK: Final[Mapping[str, int]] = {Severity.OK: 0, Severity.INFO: 1, Severity.WARNING: 2, Severity.ERROR: 3}
+# Healthy verdicts and problems; unknown is neither (the web app counts it apart, the CLI lists
+# it beside the problems as something to look at).
+HEALTHY: Final = (Severity.OK, Severity.INFO)
+PROBLEMS: Final = (Severity.WARNING, Severity.ERROR)
+
+
+def severity_rank(value: str | None, *, info_is_ok: bool = False) -> int | None:
+    """The rank of a severity or grade (a `Severity` or its string), or None for unknown, for
+    None and for anything that is not a severity: such values are not compared.
+
+    `info_is_ok` ranks info with ok, for comparisons where both are simply healthy (a domain
+    going from ok to info has not degraded)."""
+    if value is None:
+        return None
+    if info_is_ok and value in HEALTHY:
+        return SEVERITY_RANK[Severity.OK]
+    return SEVERITY_RANK.get(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +66,8 @@ def grade(findings: Iterable[Finding]) -> Severity:
     for finding in findings:
         if finding.severity is Severity.UNKNOWN:
             unknown = True
-        elif _RANK[finding.severity] > _RANK[worst]:
+        elif SEVERITY_RANK[finding.severity] > SEVERITY_RANK[worst]:
             worst = finding.severity
-    if unknown and _RANK[worst] < _RANK[Severity.WARNING]:
+    if unknown and SEVERITY_RANK[worst] < SEVERITY_RANK[Severity.WARNING]:
         return Severity.UNKNOWN
     return worst

@@ -1,0 +1,91 @@
+"""Health reports for machines and people: JSON, CSV (one row a domain) and a rich table.
+
+This is what `tenantcore check` prints, here so that a library user gets the same output
+without the command line. Expected records (what to publish) have their own formats in
+`exports.py`. Not re-exported from the package: it is the one dnshealth module that needs
+rich, which the service does not otherwise import.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
+
+from rich.console import Console
+from rich.table import Table
+
+from tenantcore.dnshealth.findings import HEALTHY, Severity
+from tenantcore.dnshealth.report import MISSING, STATUS_FIELDS, UNKNOWN, HealthReport
+
+CSV_COLUMNS: Final = ("domain", "grade", *STATUS_FIELDS, "problems")
+
+SEVERITY_STYLE: Final[Mapping[Severity, str]] = {
+    Severity.OK: "green",
+    Severity.INFO: "green",
+    Severity.WARNING: "yellow",
+    Severity.ERROR: "bold red",
+    Severity.UNKNOWN: "magenta",
+}
+
+
+def problem_codes(report: HealthReport) -> list[str]:
+    """The codes of the findings worth a look: warnings, errors and answers DNS did not give."""
+    return [f.code for f in report.findings if f.severity not in HEALTHY]
+
+
+def reports_to_json(reports: Iterable[HealthReport]) -> str:
+    """A JSON array of `HealthReport.to_dict()`, indented, ending in a newline."""
+    return json.dumps([r.to_dict() for r in reports], indent=2) + "\n"
+
+
+def reports_to_csv(reports: Iterable[HealthReport]) -> str:
+    """One row a domain (`CSV_COLUMNS`): grade, the status fields, and the problem codes
+    separated by spaces."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in reports:
+        writer.writerow((r.domain, r.grade.value, *r.status_fields().values(), " ".join(problem_codes(r))))
+    return buffer.getvalue()
+
+
+def _presence(status: str) -> str:
+    # The SPF and DMARC statuses are whole records, too long for a column: say only whether
+    # one is there.
+    return status if status in (MISSING, UNKNOWN) else "present"
+
+
+def reports_table(reports: Iterable[HealthReport]) -> Table:
+    """One row a domain: grade, the status of each protocol and the problem codes."""
+    table = Table(show_lines=False, header_style="bold")
+    table.add_column("Domain", no_wrap=True)
+    for column in ("Grade", "SPF", "DKIM", "DMARC", "MX", "Problems"):
+        table.add_column(column, overflow="fold")
+    for r in reports:
+        table.add_row(
+            r.domain,
+            f"[{SEVERITY_STYLE[r.grade]}]{r.grade.value}[/]",
+            _presence(r.spf_status),
+            r.dkim_status,
+            _presence(r.dmarc_status),
+            r.mx_status,
+            " ".join(problem_codes(r)),
+        )
+    return table
+
+
+def print_reports(reports: Sequence[HealthReport], console: Console) -> None:
+    """The table, then every domain's findings other than ok, each with its fix."""
+    console.print(reports_table(reports))
+    for r in reports:
+        shown = [f for f in r.findings if f.severity is not Severity.OK]
+        if not shown:
+            continue
+        console.print(f"\n[bold]{r.domain}[/]")
+        for f in shown:
+            console.print(f"  [{SEVERITY_STYLE[f.severity]}]{f.severity.value:7}[/] {f.code}: {f.message}")
+            if f.fix:
+                console.print(f"          fix: {f.fix}")
