@@ -13,7 +13,7 @@ from sqlalchemy import JSON
 from sqlalchemy.types import TypeDecorator
 
 from tenantcore.db import now
-from tenantcore.dnshealth import HealthReport
+from tenantcore.dnshealth import PROBLEMS, HealthReport, severity_rank
 
 if TYPE_CHECKING:
     from tenantcore.domains.models import Domain
@@ -32,9 +32,6 @@ CHECK_COLUMNS = (
     "check_count",
     "next_check_at",
 )
-
-# ok and info are both healthy; unknown is not a grade we compare (DNS did not answer).
-_RANK = {"ok": 0, "info": 0, "warning": 1, "error": 2}
 
 
 @dataclass(slots=True)
@@ -129,9 +126,10 @@ def changes(
                 {"before": before_fingerprint, "after": after, "observed": report.observed},
             )
         )
-    old, new = _RANK.get(before_grade or ""), _RANK.get(report.grade.value)
+    # ok and info are both healthy; unknown is not a grade we compare (DNS did not answer).
+    old, new = severity_rank(before_grade, info_is_ok=True), severity_rank(report.grade, info_is_ok=True)
     if old is not None and new is not None and new != old:
-        problems = [f.code for f in report.findings if f.severity.value in ("warning", "error")]
+        problems = [f.code for f in report.findings if f.severity in PROBLEMS]
         data = {"before": before_grade, "after": report.grade.value, "problems": problems}
         if new > old:
             message = f"{report.domain} went from {before_grade} to {report.grade.value}: {', '.join(problems)}."

@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts.service import Caller
 from tenantcore.db import now
+from tenantcore.dnshealth import HEALTHY, PROBLEMS
 from tenantcore.domains.models import Domain
 from tenantcore.domains.states import DomainState
 from tenantcore.tenants.models import Tenant
 
 LISTED = Domain.state != DomainState.PENDING
-HEALTHY, PROBLEMS = ("ok", "info"), ("warning", "error")
 
 
 def readable(caller: Caller, *columns: Any) -> Select[Any]:
