@@ -77,6 +77,7 @@ async def seed(count: int) -> None:
                         "verification_records": g["verification"],
                         "service_records": g["service"],
                         "dkim_config": g["dkim_config"],
+                        "records_read_at": now(),
                     }
                 )
             await session.execute(insert(Domain), rows)

@@ -28,12 +28,20 @@ class Settings(BaseSettings):
     worker: bool = Field(True, description="Run a worker inside `tenantcore serve`.")
     check_interval: float = Field(900.0, description="Seconds between DNS checks of a domain.")
     worker_batch: int = Field(500, description="Domains a worker claims at a time.")
-    worker_lease: float = Field(300.0, description="Seconds a claim holds before others may take it over.")
+    worker_lease: float = Field(
+        30.0, gt=0, description="Seconds a claim holds unless renewed; a running batch renews it every third of that."
+    )
     worker_idle: float = Field(2.0, description="Seconds a worker sleeps when nothing is due.")
     worker_pipelines: int = Field(2, ge=1, description="Batches a worker process has in flight at once.")
     followup_verify: bool = Field(True, description="Verify domains whose TXT has become visible.")
     followup_dkim: bool = Field(True, description="Create DKIM keys for verified domains, enable once CNAMEs show.")
     followup_backoff: float = Field(60.0, description="First wait after a failed follow-up; doubles, capped at 6 h.")
+    reservation_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds after which an add that never finished (a crash) is settled against Microsoft: "
+        "adopted if Microsoft has the domain, released if not. Longer than the longest Microsoft call.",
+    )
 
     # Live mode: the operator's multi-tenant Entra app.
     ms_client_id: str | None = None

@@ -83,6 +83,7 @@ async def seed(runtime: Runtime, store: ZoneStore, count: int) -> list[str]:
                 "verification_records": verification,
                 "service_records": service,
                 "dkim_config": dkim,
+                "records_read_at": now(),
                 "next_check_at": now() - timedelta(seconds=1),
             }
         )

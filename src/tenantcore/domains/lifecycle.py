@@ -22,6 +22,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
+from tenantcore.db import now
 from tenantcore.dnshealth import HealthReport, build_expected_records
 from tenantcore.dnshealth.records import ExpectedRecords
 from tenantcore.domains import health, repository
@@ -59,13 +60,25 @@ def _event(domain: Domain, ms_tenant_id: str, type_: str, message: str, data: di
 # --- changes: pure, re-appliable -------------------------------------------------------------
 
 
-def created(found: GraphDomain, verification: list[dict[str, Any]], service: list[dict[str, Any]]) -> Change:
+def created(found: GraphDomain) -> Change:
+    """Microsoft has the domain (we created it, or it was there): the reservation is a domain."""
+
     def apply(domain: Domain) -> list[Event]:
         if domain.state == DomainState.PENDING:
             domain.state = DomainState.after_add(found.is_verified)
         domain.is_verified = domain.is_verified or found.is_verified
         domain.is_default = found.is_default
+        return []
+
+    return apply
+
+
+def records_read(verification: list[dict[str, Any]], service: list[dict[str, Any]]) -> Change:
+    """The records Microsoft wants published, as it answered just now."""
+
+    def apply(domain: Domain) -> list[Event]:
         domain.verification_records, domain.service_records = verification, service
+        domain.records_read_at = now()
         return []
 
     return apply
@@ -163,8 +176,7 @@ def preview(domain: Domain, *changes: Change) -> Domain:
 
 
 async def create(env: ModeEnv, tenant: Tenant, name: str) -> Change:
-    """Create the domain in Microsoft (adopt it when the tenant already has it) and read the
-    records Microsoft wants published."""
+    """Create the domain in Microsoft (adopt it when the tenant already has it)."""
     graph = env.microsoft.graph
     if env.publisher is not None:
         env.publisher.register(name)
@@ -172,11 +184,27 @@ async def create(env: ModeEnv, tenant: Tenant, name: str) -> Change:
         found = await graph.create_domain(tenant.ms_tenant_id, name)
     except ms.DomainAlreadyExists:
         found = await graph.get_domain(tenant.ms_tenant_id, name)  # Microsoft has it: adopt it
+    return created(found)
+
+
+async def settle_reservation(env: ModeEnv, tenant: Tenant, domain: Domain) -> Change | None:
+    """An add that never finished (its process died): Microsoft's answer decides. The change
+    that makes it a domain when Microsoft has it; None when Microsoft never created it."""
+    try:
+        found = await env.microsoft.graph.get_domain(tenant.ms_tenant_id, domain.name)
+    except ms.DomainNotFound:
+        return None
+    return created(found)
+
+
+async def refresh_records(env: ModeEnv, tenant: Tenant, domain: Domain) -> Change:
+    """Read the records Microsoft wants published for the domain."""
+    graph = env.microsoft.graph
     verification, service = await asyncio.gather(
-        graph.verification_records(tenant.ms_tenant_id, name),
-        graph.service_configuration_records(tenant.ms_tenant_id, name),
+        graph.verification_records(tenant.ms_tenant_id, domain.name),
+        graph.service_configuration_records(tenant.ms_tenant_id, domain.name),
     )
-    return created(found, verification, service)
+    return records_read(verification, service)
 
 
 async def verify(env: ModeEnv, tenant: Tenant, domain: Domain, by: str) -> Change:

@@ -31,6 +31,9 @@ class Domain(Base):
     verification_records: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     service_records: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     dkim_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # When Microsoft's records were last read; None: never (an adoption, or a read that failed),
+    # so the reconciler reads them until it has them.
+    records_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The last DNS check (spec fields, then ours).
     spf_status: Mapped[str] = mapped_column(String(2048), default="missing")
     dkim_status: Mapped[str] = mapped_column(String(256), default="missing")

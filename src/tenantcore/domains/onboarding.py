@@ -1,6 +1,7 @@
 """The reconciler's half of onboarding: after a check, the next lifecycle step the domain is
 ready for (verify once its TXT shows, create the DKIM keys once it is verified, enable DKIM
-once both CNAMEs show), and how a failed attempt is spaced out."""
+once both CNAMEs show); settling domains that only Microsoft's answer can move; and how a
+failed attempt is spaced out."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from datetime import timedelta
 from tenantcore.config import Settings
 from tenantcore.db import now
 from tenantcore.dnshealth import HealthReport
-from tenantcore.domains import lifecycle
+from tenantcore.domains import lifecycle, repository
 from tenantcore.domains.lifecycle import Change
 from tenantcore.domains.models import Domain
+from tenantcore.domains.states import DomainState
 from tenantcore.events.models import Event
 from tenantcore.events.service import event
 from tenantcore.microsoft import errors as ms
-from tenantcore.runtime import ModeEnv
+from tenantcore.runtime import ModeEnv, Runtime
 from tenantcore.tenants.models import Tenant
 
 BACKOFF_CAP = 6 * 3600.0
@@ -105,3 +107,21 @@ async def next_step(env: ModeEnv, tenant: Tenant, domain: Domain, report: Health
         return FollowUp([*done, backed_off(settings.followup_backoff, tenant.ms_tenant_id)])
     except ms.MicrosoftError as exc:
         return FollowUp([*done, backed_off(settings.followup_backoff, tenant.ms_tenant_id, exc)])
+
+
+async def settle(runtime: Runtime, env: ModeEnv, tenant: Tenant, domain: Domain, settings: Settings) -> None:
+    """A way forward for a domain only Microsoft's answer can move: a reservation whose add
+    died (adopted when Microsoft has the domain, released when not), or a domain whose records
+    were never read (read now). Failures wait as follow-ups do."""
+    try:
+        if domain.state == DomainState.PENDING:
+            made = await lifecycle.settle_reservation(env, tenant, domain)
+            if made is None:
+                async with runtime.transaction() as session:
+                    await repository.release(session, domain)
+                return
+            domain = await lifecycle.commit(runtime, domain, made)
+        records = await lifecycle.refresh_records(env, tenant, domain)
+        await lifecycle.commit(runtime, domain, records, succeeded)
+    except ms.MicrosoftError:
+        await lifecycle.commit(runtime, domain, backed_off(settings.followup_backoff, tenant.ms_tenant_id))

@@ -25,6 +25,7 @@ WRITABLE = (
     "verification_records",
     "service_records",
     "dkim_config",
+    "records_read_at",
     "followup_failures",
     "followup_after",
     *CHECK_COLUMNS,
@@ -116,6 +117,26 @@ async def save(session: AsyncSession, domain: Domain, extra: dict[str, Any] | No
         return False
     domain.version += 1
     return True
+
+
+async def exists(session: AsyncSession, domain_id: str) -> bool:
+    return await session.scalar(select(Domain.id).where(Domain.id == domain_id)) is not None
+
+
+async def release(session: AsyncSession, domain: Domain) -> bool:
+    """Drop a reservation that never became a domain, unless it moved on meanwhile."""
+    result = await session.execute(
+        delete(Domain).where(
+            Domain.id == domain.id, Domain.version == domain.version, Domain.state == DomainState.PENDING
+        )
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def remove_unchanged(session: AsyncSession, domain: Domain) -> bool:
+    """Delete the domain's row unless it was written since it was read."""
+    result = await session.execute(delete(Domain).where(Domain.id == domain.id, Domain.version == domain.version))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def delete_for_tenant(session: AsyncSession, tenant_id: str) -> None:

@@ -6,8 +6,12 @@ ownership, the shape of answers)."""
 from __future__ import annotations
 
 import contextlib
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 
@@ -39,7 +43,8 @@ from tenantcore.tenants import repository as tenants_repo
 from tenantcore.tenants import service as tenants
 from tenantcore.tenants.models import Tenant
 
-STALE_RESERVATION = timedelta(minutes=2)
+T = TypeVar("T")
+DomainCall = Callable[[Runtime, Caller, str, str], Awaitable[T]]
 
 
 def domain_name(raw: str) -> str:
@@ -81,17 +86,22 @@ async def _check(runtime: Runtime, tenant: Tenant, domain: Domain) -> tuple[Heal
 
 
 async def _reserve(runtime: Runtime, caller: Caller, tenant: Tenant, name: str) -> Domain:
+    """A slot for the domain, taken under the tenant's lock. A domain whose add stopped after
+    Microsoft created it (its records could not be read) is handed back to finish the add."""
     limit = runtime.settings.domain_limit
+    stale_before = now() - timedelta(seconds=runtime.settings.reservation_timeout)
     try:
         async with runtime.transaction() as session:
             # Lock first: every add on this tenant queues here, so count-then-insert is safe.
             await tenants_repo.lock(session, tenant.id)
             existing = await repository.get(session, tenant.id, name)
             if existing is not None:
-                stale = existing.state == DomainState.PENDING and existing.created_at < now() - STALE_RESERVATION
-                if not stale:
+                if existing.state != DomainState.PENDING and existing.records_read_at is None:
+                    return existing
+                if existing.state != DomainState.PENDING or existing.created_at >= stale_before:
                     raise TenantCoreError(409, "domain_already_exists", f"{name} is already on this tenant.")
-                await repository.remove(session, existing.id)  # a crashed add: take its place
+                # An add that died before Microsoft answered: its reservation is this one now.
+                await repository.remove(session, existing.id)
             if await repository.managed_elsewhere(session, caller, name):
                 raise TenantCoreError(
                     409, "domain_managed_by_another_account", f"{name} is managed by another TenantCore account."
@@ -105,11 +115,6 @@ async def _reserve(runtime: Runtime, caller: Caller, tenant: Tenant, name: str) 
     return domain
 
 
-async def _release(runtime: Runtime, domain: Domain) -> None:
-    async with runtime.transaction() as session:
-        await repository.remove(session, domain.id)
-
-
 async def add(
     runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str
 ) -> tuple[Tenant, Domain, HealthReport]:
@@ -117,23 +122,58 @@ async def add(
     name = domain_name(raw_name)
     domain = await _reserve(runtime, caller, tenant, name)
     env = runtime.env(caller.mode)
-    try:
-        changes = [await lifecycle.create(env, tenant, name)]
-    except BaseException:
-        await _release(runtime, domain)  # give the slot back
-        raise
-    draft = lifecycle.preview(domain, *changes)
-    if draft.is_verified:
-        # Optional here: verify, enable-dkim and the worker create the keys later.
-        with contextlib.suppress(ms.MicrosoftError):
-            keys = await lifecycle.create_dkim_keys(env, tenant, draft)
-            if keys is not None:
-                changes.append(keys)
-                draft = lifecycle.preview(draft, keys)
+    if domain.state == DomainState.PENDING:
+        try:
+            made = await lifecycle.create(env, tenant, name)
+        except BaseException:
+            async with runtime.transaction() as session:  # give the slot back
+                await repository.release(session, domain)
+            raise
+        # Saved before the next Microsoft call: from here the domain exists in Microsoft, and
+        # a failure below leaves a domain whose records the reconciler (or a new add) reads.
+        domain = await lifecycle.commit(runtime, domain, made)
+    async with _gone_is_not_found(runtime, domain):
+        changes = [await lifecycle.refresh_records(env, tenant, domain)]
+        draft = lifecycle.preview(domain, *changes)
+        if draft.is_verified:
+            # Optional here: verify, enable-dkim and the worker create the keys later.
+            with contextlib.suppress(ms.MicrosoftError):
+                keys = await lifecycle.create_dkim_keys(env, tenant, draft)
+                if keys is not None:
+                    changes.append(keys)
+                    draft = lifecycle.preview(draft, keys)
     report, checked = await lifecycle.check(env, tenant, draft, runtime.settings.check_interval)
     first = lifecycle.first_scheduled(runtime.settings.check_interval)
     domain = await lifecycle.commit(runtime, domain, *changes, checked, first)
     return tenant, domain, report
+
+
+def _deleted_is_not_found(call: DomainCall[T]) -> DomainCall[T]:
+    """A call on a domain that someone deleted while it ran answers that domain's 404, not
+    the Microsoft error the deletion caused (`load` raises the 404 when the row is gone)."""
+
+    @functools.wraps(call)
+    async def wrapped(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> T:
+        try:
+            return await call(runtime, caller, ms_tenant_id, raw_name)
+        except ms.MicrosoftError:
+            await load(runtime, caller, ms_tenant_id, raw_name)
+            raise
+
+    return wrapped
+
+
+@asynccontextmanager
+async def _gone_is_not_found(runtime: Runtime, domain: Domain) -> AsyncIterator[None]:
+    """A Microsoft failure on a domain someone deleted meanwhile is that domain's 404, not a
+    Microsoft error."""
+    try:
+        yield
+    except ms.MicrosoftError:
+        async with runtime.sessions() as session:
+            if not await repository.exists(session, domain.id):
+                raise domain_not_found(domain.name) from None
+        raise
 
 
 def add_response(tenant: Tenant, domain: Domain, report: HealthReport) -> AddDomainResult:
@@ -161,6 +201,7 @@ async def _ensure_dkim_keys(runtime: Runtime, tenant: Tenant, domain: Domain) ->
     return await lifecycle.create_dkim_keys(runtime.env(domain.mode), tenant, domain)
 
 
+@_deleted_is_not_found
 async def verify(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> Domain:
     tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
     env = runtime.env(caller.mode)
@@ -192,6 +233,7 @@ async def verify(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: 
     return await lifecycle.commit(runtime, domain, *changes, checked)
 
 
+@_deleted_is_not_found
 async def enable_dkim(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> Domain:
     tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
     if not domain.is_verified:
@@ -224,6 +266,7 @@ async def enable_dkim(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_n
     return await lifecycle.commit(runtime, domain, *changes, checked)
 
 
+@_deleted_is_not_found
 async def dkim_status(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> DkimStatus:
     tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
     changes: list[lifecycle.Change] = []
@@ -295,6 +338,7 @@ def dns_response(tenant: Tenant, domain: Domain) -> DomainDns:
     )
 
 
+@_deleted_is_not_found
 async def dns_check(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> tuple[Tenant, Domain]:
     tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
     _, checked = await _check(runtime, tenant, domain)

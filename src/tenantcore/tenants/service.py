@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -17,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts import repository as accounts
 from tenantcore.accounts.service import Caller
+from tenantcore.db import now
 from tenantcore.domains import lifecycle
 from tenantcore.domains import repository as domains_repo
 from tenantcore.domains.models import Domain
@@ -184,20 +188,34 @@ async def sync(
     runtime: Runtime, caller: Caller, ms_tenant_id: str, listed: list[GraphDomain] | None = None
 ) -> SyncResult:
     """Make the local domain list match Microsoft's: adopt domains added elsewhere (or whose
-    local write was lost), drop those Microsoft no longer has, refresh verification flags."""
+    local write was lost), drop those Microsoft no longer has, refresh verification flags,
+    settle reservations whose add died, and read the records of domains that lack them."""
     tenant = await get(runtime, caller, ms_tenant_id)
+    env = runtime.env(caller.mode)
+    listed_at = now()
     if listed is None:
-        listed = await runtime.env(caller.mode).microsoft.graph.list_domains(tenant.ms_tenant_id)
+        listed = await env.microsoft.graph.list_domains(tenant.ms_tenant_id)
     remote = {d.id: d for d in listed if not d.is_initial}
+    stale_before = now() - timedelta(seconds=runtime.settings.reservation_timeout)
     added, removed, updated = [], [], []
     async with runtime.transaction() as session:
+        await repository.lock(session, tenant.id)  # adds wait: no name is inserted twice
         local = {d.name: d for d in await domains_repo.for_tenant(session, tenant.id, include_pending=True)}
         for name, domain in local.items():
             found = remote.get(name)
+            pending = domain.state == DomainState.PENDING
+            if pending and domain.created_at >= stale_before:
+                continue  # an add in progress
             if found is None:
-                if domain.state != DomainState.PENDING:  # a pending row is an add in progress
-                    await domains_repo.remove(session, domain.id)
+                # Gone from Microsoft, unless it changed after the list was read (an add that
+                # finished meanwhile is not in the list yet).
+                gone = domain.updated_at < listed_at and await domains_repo.remove_unchanged(session, domain)
+                if gone and not pending:
                     removed.append(name)
+            elif pending:  # the add died after Microsoft created the domain: adopt it
+                lifecycle.created(found)(domain)
+                if await domains_repo.save(session, domain):
+                    added.append(name)
             elif (domain.is_verified, domain.is_default) != (found.is_verified, found.is_default):
                 lifecycle.listed_in_microsoft(found)(domain)
                 if await domains_repo.save(session, domain):  # a row changed meanwhile: the next sync
@@ -208,7 +226,8 @@ async def sync(
                 added.append(name)
         default = next((d.id for d in listed if d.is_default), None)
         await repository.update_after_sync(session, tenant.id, default)
-        await session.flush()
+    await _read_missing_records(runtime, tenant)
+    async with runtime.sessions() as session:
         count = await repository.domain_count(session, tenant.id)
     return SyncResult(
         tenant_id=tenant.ms_tenant_id,
@@ -217,6 +236,20 @@ async def sync(
         updated=sorted(updated),
         domain_count=count,
     )
+
+
+async def _read_missing_records(runtime: Runtime, tenant: Tenant) -> None:
+    """Records for the tenant's domains that have none yet (adopted, or a read that failed);
+    what fails here the reconciler reads later."""
+    async with runtime.sessions() as session:
+        lacking = [d for d in await domains_repo.for_tenant(session, tenant.id) if d.records_read_at is None]
+    env = runtime.env(tenant.mode)
+
+    async def read(domain: Domain) -> None:
+        with contextlib.suppress(ms.MicrosoftError, TenantCoreError):
+            await lifecycle.commit(runtime, domain, await lifecycle.refresh_records(env, tenant, domain))
+
+    await asyncio.gather(*(read(d) for d in lacking))
 
 
 # --- admin consent ---------------------------------------------------------------------------

@@ -7,9 +7,9 @@ claims just as safely for the embedded worker."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import Select, and_, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.db import now
@@ -35,6 +35,10 @@ async def claim(session: AsyncSession, owner: str, modes: tuple[str, ...], batch
         .limit(batch)
         .with_for_update(skip_locked=True)
     )
+    return await _lease(session, due, owner, at, lease)
+
+
+async def _lease(session: AsyncSession, due: Select[tuple[str]], owner: str, at: datetime, lease: float) -> list[str]:
     result = await session.execute(
         update(Domain)
         .where(Domain.id.in_(due.scalar_subquery()))
@@ -43,6 +47,51 @@ async def claim(session: AsyncSession, owner: str, modes: tuple[str, ...], batch
         .execution_options(synchronize_session=False)
     )
     return [row[0] for row in result.all()]
+
+
+async def claim_repairs(
+    session: AsyncSession, owner: str, modes: tuple[str, ...], batch: int, lease: float, stale_before: datetime
+) -> list[str]:
+    """Lease domains with no way forward but Microsoft's answer: reservations whose add never
+    finished (older than `stale_before`), and domains whose records were never read."""
+    at = now()
+    stuck = or_(
+        and_(Domain.state == DomainState.PENDING, Domain.created_at < stale_before),
+        and_(Domain.state != DomainState.PENDING, Domain.records_read_at.is_(None)),
+    )
+    due = (
+        select(Domain.id)
+        .where(
+            stuck,
+            Domain.mode.in_(modes),
+            or_(Domain.followup_after.is_(None), Domain.followup_after <= at),
+            or_(Domain.lease_until.is_(None), Domain.lease_until < at),
+        )
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    return await _lease(session, due, owner, at, lease)
+
+
+async def renew(session: AsyncSession, owner: str, ids: Sequence[str], lease: float) -> int:
+    """The heartbeat: a running batch keeps its leases, so they can be short and a worker
+    that dies gives its domains back within one lease."""
+    result = await session.execute(
+        update(Domain)
+        .where(Domain.id.in_(ids), Domain.lease_owner == owner)
+        .values(lease_until=now() + timedelta(seconds=lease))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def release(session: AsyncSession, owner: str, ids: Sequence[str]) -> None:
+    await session.execute(
+        update(Domain)
+        .where(Domain.id.in_(ids), Domain.lease_owner == owner)
+        .values(release_values())
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def load(session: AsyncSession, owner: str, ids: list[str]) -> list[tuple[Domain, Tenant]]:

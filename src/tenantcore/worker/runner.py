@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ from tenantcore.worker import claims
 log = logging.getLogger("tenantcore.worker")
 
 FOLLOWUP_CONCURRENCY = 8
+REPAIR_BATCH = 32
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Worker:
         self.record_ids = record_ids
         self.paused_until: datetime | None = None
         self._stop = asyncio.Event()
+        self._next_repair: datetime | None = None
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -64,6 +67,10 @@ class Worker:
             )
         if not ids:
             return 0
+        async with self._heartbeat(ids):
+            return await self._run_batch(ids)
+
+    async def _run_batch(self, ids: list[str]) -> int:
         async with self.runtime.sessions() as session:
             pairs = await claims.load(session, self.owner, ids)
         events: dict[str, list[Event]] = {}
@@ -83,6 +90,55 @@ class Worker:
         self.stats.checked += len(written)
         if self.record_ids:
             self.stats.checked_ids.extend(sorted(written))
+        return len(ids)
+
+    @contextlib.asynccontextmanager
+    async def _heartbeat(self, ids: list[str]) -> AsyncIterator[None]:
+        """Renew the batch's leases every third of a lease while it runs."""
+        lease = self.settings.worker_lease
+
+        async def beat() -> None:
+            while True:
+                await asyncio.sleep(lease / 3)
+                async with self.runtime.transaction() as session:
+                    await claims.renew(session, self.owner, ids, lease)
+
+        task = asyncio.create_task(beat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def repair_once(self) -> int:
+        """Settle domains only Microsoft's answer can move (see `onboarding.settle`); returns
+        how many were claimed."""
+        modes = tuple(mode for mode in self.modes if self.runtime.env(mode).has_microsoft)
+        if not modes:
+            return 0
+        stale_before = now() - timedelta(seconds=self.settings.reservation_timeout)
+        async with self.runtime.transaction() as session:
+            ids = await claims.claim_repairs(
+                session, self.owner, modes, REPAIR_BATCH, self.settings.worker_lease, stale_before
+            )
+        if not ids:
+            return 0
+        async with self._heartbeat(ids):
+            async with self.runtime.sessions() as session:
+                pairs = await claims.load(session, self.owner, ids)
+            limit = asyncio.Semaphore(FOLLOWUP_CONCURRENCY)
+
+            async def settle(domain: Domain, tenant: Tenant) -> None:
+                async with limit:
+                    with contextlib.suppress(TenantCoreError):  # deleted or busy: the next round
+                        await onboarding.settle(
+                            self.runtime, self.runtime.env(domain.mode), tenant, domain, self.settings
+                        )
+
+            await asyncio.gather(*(settle(d, t) for d, t in pairs))
+            async with self.runtime.transaction() as session:
+                await claims.release(session, self.owner, ids)
         return len(ids)
 
     async def _check_group(
@@ -136,11 +192,21 @@ class Worker:
                 if self.paused_until and self.paused_until > now():
                     await self._sleep((self.paused_until - now()).total_seconds())
                     continue
+                if self._repair_due():
+                    await self.repair_once()
                 if await self.run_once():
                     continue
             except Exception:  # a bad batch must not kill the loop; its leases expire and retry
                 log.exception("worker %s: batch failed", self.owner)
             await self._sleep(self.settings.worker_idle)
+
+    def _repair_due(self) -> bool:
+        """Repairs are rare: one look per idle period across the process's pipelines."""
+        at = now()
+        if self._next_repair is not None and at < self._next_repair:
+            return False
+        self._next_repair = at + timedelta(seconds=max(self.settings.worker_idle, 1.0))
+        return True
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

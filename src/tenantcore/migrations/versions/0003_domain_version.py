@@ -1,4 +1,4 @@
-"""domain version: every write names the version it read (optimistic concurrency)
+"""domain version (every write names the version it read) and when records were last read
 
 Revision ID: 0003
 Revises: 0002
@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+import tenantcore.db
+
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -19,8 +21,15 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("domains", schema=None) as batch_op:
         batch_op.add_column(sa.Column("version", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(sa.Column("records_read_at", tenantcore.db.UTCDateTime(timezone=True), nullable=True))
+    # Existing domains got their records at add time; adopted ones (no records) are fetched again.
+    op.execute(
+        "UPDATE domains SET records_read_at = updated_at "
+        "WHERE state != 'pending' AND verification_records IS NOT NULL AND CAST(verification_records AS TEXT) != '[]'"
+    )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("domains", schema=None) as batch_op:
+        batch_op.drop_column("records_read_at")
         batch_op.drop_column("version")
