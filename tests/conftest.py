@@ -3,6 +3,8 @@ PostgreSQL database, and the whole service running on loopback HTTP."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,6 +22,49 @@ def store() -> ZoneStore:
     # Microsoft's side of the SPF include, as public DNS has it.
     store.add("spf.protection.outlook.com", "TXT", "v=spf1 ip4:40.92.0.0/15 ip4:52.100.0.0/15 -all")
     return store
+
+
+@pytest.fixture
+def blackhole() -> Iterator[str]:
+    """A UDP and TCP port that receives queries and never answers."""
+    for _ in range(20):  # the free UDP port the kernel picks may be taken on TCP: try another
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        port = udp.getsockname()[1]
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tcp.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            udp.close()
+            tcp.close()
+    else:
+        raise RuntimeError("no port free on both UDP and TCP")
+    tcp.listen(64)
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def swallow() -> None:
+        udp.settimeout(0.1)
+        tcp.settimeout(0.1)
+        while not stop.is_set():
+            for sock in (udp, tcp):
+                try:
+                    if sock is udp:
+                        sock.recvfrom(4096)
+                    else:
+                        held.append(sock.accept()[0])
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=swallow, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{port}"
+    stop.set()
+    thread.join()
+    for sock in (udp, tcp, *held):
+        sock.close()
 
 
 @pytest.fixture

@@ -3,13 +3,17 @@ temporary data dir. Clients talk to it over real HTTP, as users do."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts import service as accounts
 from tenantcore.app import create_app
 from tenantcore.config import Settings
+from tenantcore.db import create_engine, session_factory, transaction
 from tenantcore.emulator import ThreadedServer
 from tenantcore.runtime import Runtime
 
@@ -35,6 +39,17 @@ class Service:
             await session.commit()
         await other.engine.dispose()
         return keys
+
+    @asynccontextmanager
+    async def database(self) -> AsyncIterator[AsyncSession]:
+        """A transaction on the service's database from the test's own event loop (the
+        server's pool belongs to the server's loop and must not be borrowed)."""
+        engine = create_engine(self.settings.db_url)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                yield session
+        finally:
+            await engine.dispose()
 
     def stop(self) -> None:
         self.server.stop()

@@ -46,7 +46,14 @@ def _apply(state: EmulatorState, what: str, method: str, body: dict[str, Any]) -
         return JSONResponse({}, 201)
     if what == "stats":
         return JSONResponse(
-            {t.id: {"token_requests": t.token_requests, "domains": sorted(t.domains)} for t in state.tenants.values()}
+            {
+                t.id: {
+                    "token_requests": t.token_requests,
+                    "domains": sorted(t.domains),
+                    "verified": sorted(name for name, d in t.domains.items() if d.is_verified),
+                }
+                for t in state.tenants.values()
+            }
         )
     return JSONResponse({"error": "unknown control"}, 404)
 
