@@ -123,20 +123,25 @@ async def _delete_under_a_slow_call(service: Service, api: httpx.AsyncClient, te
 
 
 async def test_the_reconciler_never_undoes_an_api_write(service, api, tenant_id):
-    """A worker batch holding stale copies (slow Exchange) while the API verifies five domains:
-    the batch's write-back must not turn them back to unverified."""
+    """A worker batch holds stale copies while one of its follow-ups waits on a slow
+    Set-DkimSigningConfig; meanwhile the API verifies five domains of the same batch. The
+    batch's write-back must not turn them back to unverified, nor raise their events twice."""
     base = f"/v1/tenants/{tenant_id}/domains"
     names = [f"d{i}.acme-corp.com" for i in range(5)]
-    for name in names:
+    slow = "slow.acme-corp.com"
+    for name in [*names, slow]:
         assert (await api.post(base, json={"domain": name})).status_code == 201
-    service.runtime.sandbox.state.inject(Fault("latency", "exchange", count=-1, latency=0.5))
-    await asyncio.sleep(0.8)  # the worker is checking them now, its copies unverified
+    await api.post(f"{base}/{slow}/dns/publish")
+    assert (await api.post(f"{base}/{slow}/verify")).status_code == 200  # its DKIM keys exist now
+    service.runtime.sandbox.state.inject(Fault("latency", "exchange", "Set-DkimSigningConfig", count=-1, latency=2.5))
+    await api.post(f"{base}/{slow}/dns/publish")  # the CNAMEs: the worker's next batch enables DKIM, slowly
+    await asyncio.sleep(1.2)  # that batch (all six domains, due together) is waiting on Exchange now
     for name in names:
         await api.post(f"{base}/{name}/dns/publish")
     verified = await asyncio.gather(*(api.post(f"{base}/{name}/verify") for name in names))
     assert [r.status_code for r in verified] == [200] * 5
-    for _ in range(3):  # several worker cycles
-        await asyncio.sleep(0.6)
-        assert all((await local_view(api, tenant_id)).values()), "a write-back undid a verification"
-    lives = Counter(names)
-    assert not duplicated(await events(api), lives)
+    for _ in range(4):  # through the slow batch's write-back and the cycles after it
+        await asyncio.sleep(1.0)
+        view = await local_view(api, tenant_id)
+        assert all(view[name] for name in names), f"a write-back undid a verification: {view}"
+    assert not duplicated(await events(api), Counter([*names, slow]))
