@@ -79,6 +79,11 @@ def backed_off(first_wait: float, ms_tenant_id: str, failure: ms.MicrosoftError 
     return apply
 
 
+def ready(domain: Domain, report: HealthReport, settings: Settings) -> bool:
+    """Whether this check shows the domain ready for a step (cheap: asked of every domain)."""
+    return any(_wants(domain, report, settings))
+
+
 async def next_step(env: ModeEnv, tenant: Tenant, domain: Domain, report: HealthReport, settings: Settings) -> FollowUp:
     """Take the next onboarding step this check shows is ready; the changes to record."""
     wants_verify, wants_keys, wants_enable = _wants(domain, report, settings)

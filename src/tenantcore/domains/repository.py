@@ -82,7 +82,12 @@ async def listing(session: AsyncSession, caller: Caller, ms_tenant_id: str) -> l
 
 
 async def get(session: AsyncSession, tenant_id: str, name: str) -> Domain | None:
+    """Any row of that name on the tenant, reservations included (for adds and sync)."""
     return await session.scalar(select(Domain).where(Domain.tenant_id == tenant_id, Domain.name == name))
+
+
+async def get_readable(session: AsyncSession, caller: Caller, tenant_id: str, name: str) -> Domain | None:
+    return await session.scalar(readable(caller).where(Domain.tenant_id == tenant_id, Domain.name == name))
 
 
 async def get_by_id(session: AsyncSession, domain_id: str) -> Domain | None:

@@ -64,8 +64,8 @@ async def load(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: st
         tenant = await tenants_repo.get_for(session, caller, ms_tenant_id)
         if tenant is None:
             raise tenants.not_found(ms_tenant_id)
-        domain = await repository.get(session, tenant.id, name)
-    if domain is None or domain.state == DomainState.PENDING:
+        domain = await repository.get_readable(session, caller, tenant.id, name)
+    if domain is None:
         raise domain_not_found(name)
     return tenant, domain
 

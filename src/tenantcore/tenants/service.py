@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -129,6 +129,7 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant) -> Tena
                 f"Tenant {ms_tenant_id} is connected to another TenantCore account.",
             )
     await _check_ceiling(runtime, caller)
+    listed_at = now()
     try:
         listed = await microsoft.graph.list_domains(ms_tenant_id)
     except (ms.MicrosoftTenantNotFound, ms.ConsentRequired) as exc:
@@ -160,7 +161,7 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant) -> Tena
             session.add(tenant)
     except IntegrityError as exc:  # connected concurrently by someone else
         raise TenantCoreError(409, "tenant_already_connected", f"Tenant {ms_tenant_id} is already connected.") from exc
-    result = await sync(runtime, caller, tenant.ms_tenant_id, listed=listed)
+    result = await sync(runtime, caller, tenant.ms_tenant_id, listed=listed, listed_at=listed_at)
     return to_out(await get(runtime, caller, tenant.ms_tenant_id), result.domain_count)
 
 
@@ -185,16 +186,22 @@ async def disconnect(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> Non
 
 
 async def sync(
-    runtime: Runtime, caller: Caller, ms_tenant_id: str, listed: list[GraphDomain] | None = None
+    runtime: Runtime,
+    caller: Caller,
+    ms_tenant_id: str,
+    listed: list[GraphDomain] | None = None,
+    listed_at: datetime | None = None,
 ) -> SyncResult:
     """Make the local domain list match Microsoft's: adopt domains added elsewhere (or whose
     local write was lost), drop those Microsoft no longer has, refresh verification flags,
     settle reservations whose add died, and read the records of domains that lack them."""
     tenant = await get(runtime, caller, ms_tenant_id)
     env = runtime.env(caller.mode)
-    listed_at = now()
     if listed is None:
+        listed_at = now()
         listed = await env.microsoft.graph.list_domains(tenant.ms_tenant_id)
+    if listed_at is None:  # a programming error: a listing handed in must say when it was read
+        raise ValueError("sync(listed=…) needs listed_at")
     remote = {d.id: d for d in listed if not d.is_initial}
     stale_before = now() - timedelta(seconds=runtime.settings.reservation_timeout)
     added, removed, updated = [], [], []

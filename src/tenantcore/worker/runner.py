@@ -171,7 +171,13 @@ class Worker:
                 await lifecycle.commit(self.runtime, domain, checked, *step.changes)
             committed.add(domain.id)
 
-        await asyncio.gather(*(follow(d, t, r) for (d, t), r in zip(group, reports, strict=True)))
+        await asyncio.gather(
+            *(
+                follow(d, t, r)
+                for (d, t), r in zip(group, reports, strict=True)
+                if onboarding.ready(d, r, self.settings)
+            )
+        )
         # Everything else is written in one batch: the check applied here, version-checked there.
         return {
             d.id: lifecycle.checked(t.ms_tenant_id, r, interval)(d)
