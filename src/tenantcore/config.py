@@ -36,11 +36,21 @@ class Settings(BaseSettings):
     followup_verify: bool = Field(True, description="Verify domains whose TXT has become visible.")
     followup_dkim: bool = Field(True, description="Create DKIM keys for verified domains, enable once CNAMEs show.")
     followup_backoff: float = Field(60.0, description="First wait after a failed follow-up; doubles, capped at 6 h.")
+    exchange_probe_interval: float = Field(
+        300.0, gt=0, description="Seconds between asks of a tenant whose Exchange refused the app (role missing)."
+    )
     reservation_timeout: float = Field(
         120.0,
         gt=0,
         description="Seconds after which an add that never finished (a crash) is settled against Microsoft: "
         "adopted if Microsoft has the domain, released if not. Longer than the longest Microsoft call.",
+    )
+
+    consent_wait: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds a connect right after admin consent keeps retrying while Microsoft's token "
+        "service has not seen the consent yet (AADSTS7000229).",
     )
 
     # Live mode: the operator's multi-tenant Entra app.

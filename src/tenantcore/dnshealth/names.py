@@ -103,3 +103,10 @@ def parse_domain(text: str) -> str:
     if labels[-1].isdigit():
         raise InvalidDomain("invalid_domain", f"'{raw}' has a numeric top-level label.")
     return ascii_name
+
+
+def is_microsoft_domain(name: str) -> bool:
+    """A name Microsoft gives every tenant (`contoso.onmicrosoft.com`, and
+    `contoso.mail.onmicrosoft.com` for mail routing): never a custom domain."""
+    name = name.lower().rstrip(".")
+    return name == "onmicrosoft.com" or name.endswith(".onmicrosoft.com")

@@ -197,23 +197,30 @@ async def settle_reservation(env: ModeEnv, tenant: Tenant, domain: Domain) -> Ch
     return created(found)
 
 
-async def refresh_records(env: ModeEnv, tenant: Tenant, domain: Domain) -> Change:
-    """Read the records Microsoft wants published for the domain."""
+async def refresh_records(env: ModeEnv, tenant: Tenant, domain: Domain, *, fresh: bool = False) -> Change:
+    """Read the records Microsoft wants published for the domain (`fresh`: right after a
+    write, when Graph's replicas may still answer 404)."""
     graph = env.microsoft.graph
     verification, service = await asyncio.gather(
-        graph.verification_records(tenant.ms_tenant_id, domain.name),
-        graph.service_configuration_records(tenant.ms_tenant_id, domain.name),
+        graph.verification_records(tenant.ms_tenant_id, domain.name, fresh=fresh),
+        graph.service_configuration_records(tenant.ms_tenant_id, domain.name, fresh=fresh),
     )
     return records_read(verification, service)
 
 
 async def verify(env: ModeEnv, tenant: Tenant, domain: Domain, by: str) -> Change:
     """Ask Microsoft to verify the domain (raises `DnsVerificationPending` while it cannot see
-    the TXT record) and turn on its Email service."""
-    graph = env.microsoft.graph
-    await graph.verify_domain(tenant.ms_tenant_id, domain.name)
-    await graph.enable_email(tenant.ms_tenant_id, domain.name)
+    the TXT record). Record it before anything else is asked of Microsoft."""
+    await env.microsoft.graph.verify_domain(tenant.ms_tenant_id, domain.name)
     return verified(tenant.ms_tenant_id, by)
+
+
+async def enable_email(env: ModeEnv, tenant: Tenant, domain: Domain) -> Change:
+    """Make sure the verified domain serves Email (keeping every other service it has), then
+    read its records again: the service records (MX, SPF, autodiscover) are Microsoft's answer
+    for the services the domain has, so what was read before verification may be stale."""
+    await env.microsoft.graph.enable_email(tenant.ms_tenant_id, domain.name, fresh=True)
+    return await refresh_records(env, tenant, domain, fresh=True)
 
 
 async def create_dkim_keys(env: ModeEnv, tenant: Tenant, domain: Domain) -> Change | None:

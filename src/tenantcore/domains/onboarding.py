@@ -96,6 +96,9 @@ async def next_step(env: ModeEnv, tenant: Tenant, domain: Domain, report: Health
             done.append(await lifecycle.verify(env, tenant, seen, by="reconciler"))
             seen = lifecycle.preview(seen, done[-1])
         if seen.is_verified and settings.followup_dkim and not seen.dkim_config:
+            # Email first (a no-op read when it is on): Exchange knows only domains that serve it.
+            done.append(await lifecycle.enable_email(env, tenant, seen))
+            seen = lifecycle.preview(seen, done[-1])
             keys = await lifecycle.create_dkim_keys(env, tenant, seen)
             if keys is None:
                 raise ms.DomainNotAccepted("Exchange does not know the domain yet")

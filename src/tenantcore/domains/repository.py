@@ -150,3 +150,13 @@ async def delete_for_tenant(session: AsyncSession, tenant_id: str) -> None:
 
 async def remove(session: AsyncSession, domain_id: str) -> None:
     await session.execute(delete(Domain).where(Domain.id == domain_id))
+
+
+async def resume_followups(session: AsyncSession, tenant_id: str) -> None:
+    """New evidence for the tenant (Exchange answers now): its waiting follow-ups run at once."""
+    await session.execute(
+        update(Domain)
+        .where(Domain.tenant_id == tenant_id, Domain.dkim_enabled.is_(False), Domain.followup_after.is_not(None))
+        .values(followup_after=None, followup_failures=0, next_check_at=now(), version=Domain.version + 1)
+        .execution_options(synchronize_session=False)
+    )

@@ -19,7 +19,7 @@ from tenantcore.accounts.service import Caller
 from tenantcore.db import now
 from tenantcore.dnshealth import HealthReport
 from tenantcore.dnshealth.exports import api_records, to_bind, to_csv
-from tenantcore.dnshealth.names import InvalidDomain, parse_domain
+from tenantcore.dnshealth.names import InvalidDomain, is_microsoft_domain, parse_domain
 from tenantcore.domains import lifecycle, repository
 from tenantcore.domains.health import StoredHealth
 from tenantcore.domains.lifecycle import expected
@@ -52,7 +52,7 @@ def domain_name(raw: str) -> str:
         name = parse_domain(raw)
     except InvalidDomain as exc:
         raise TenantCoreError(400, exc.code, exc.message) from exc
-    if name.endswith(".onmicrosoft.com") or name == "onmicrosoft.com":
+    if is_microsoft_domain(name):
         raise TenantCoreError(400, "invalid_domain", ".onmicrosoft.com domains are not allowed: add your own domain.")
     return name
 
@@ -133,7 +133,7 @@ async def add(
         # a failure below leaves a domain whose records the reconciler (or a new add) reads.
         domain = await lifecycle.commit(runtime, domain, made)
     async with _gone_is_not_found(runtime, domain):
-        changes = [await lifecycle.refresh_records(env, tenant, domain)]
+        changes = [await lifecycle.refresh_records(env, tenant, domain, fresh=True)]
         draft = lifecycle.preview(domain, *changes)
         if draft.is_verified:
             # Optional here: verify, enable-dkim and the worker create the keys later.
@@ -205,26 +205,26 @@ async def _ensure_dkim_keys(runtime: Runtime, tenant: Tenant, domain: Domain) ->
 async def verify(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> Domain:
     tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
     env = runtime.env(caller.mode)
-    changes: list[lifecycle.Change] = []
-    try:
-        if not domain.is_verified:
-            changes.append(await lifecycle.verify(env, tenant, domain, by="request"))
-        else:
-            await env.microsoft.graph.enable_email(tenant.ms_tenant_id, domain.name)
-    except ms.DnsVerificationPending as exc:
-        raise TenantCoreError(
-            400,
-            "verification_failed",
-            "DNS records not yet propagated or incorrect: Microsoft cannot see the verification "
-            f"TXT record {expected(domain).verification_text} at {domain.name} yet.",
-        ) from exc
-    except ms.DomainInUse as exc:
-        raise TenantCoreError(409, "domain_in_use", exc.message) from exc
-    except ms.DomainNotFound as exc:
-        raise TenantCoreError(
-            404, "domain_not_found", f"{domain.name} is no longer in the Microsoft tenant; sync the tenant."
-        ) from exc
-    seen = lifecycle.preview(domain, *changes)  # the keys and the check see the verified domain
+    if not domain.is_verified:
+        try:
+            made = await lifecycle.verify(env, tenant, domain, by="request")
+        except ms.DnsVerificationPending as exc:
+            raise TenantCoreError(
+                400,
+                "verification_failed",
+                "DNS records not yet propagated or incorrect: Microsoft cannot see the verification "
+                f"TXT record {expected(domain).verification_text} at {domain.name} yet.",
+            ) from exc
+        except ms.DomainInUse as exc:
+            raise TenantCoreError(409, "domain_in_use", exc.message) from exc
+        except ms.DomainNotFound as exc:
+            raise TenantCoreError(
+                404, "domain_not_found", f"{domain.name} is no longer in the Microsoft tenant; sync the tenant."
+            ) from exc
+        # Saved before the next Microsoft call: a failure below never loses the verification.
+        domain = await lifecycle.commit(runtime, domain, made)
+    changes = [await lifecycle.enable_email(env, tenant, domain)]
+    seen = lifecycle.preview(domain, *changes)  # the keys and the check see the new records
     keys = await _ensure_dkim_keys(runtime, tenant, seen)
     if keys is not None:
         changes.append(keys)

@@ -16,6 +16,8 @@ TYPES = (
     "domain.verified",
     "domain.dkim_enabled",
     "domain.followup_failed",
+    "tenant.exchange_ready",  # tenant events have no domain_name ("")
+    "tenant.exchange_unavailable",
 )
 
 

@@ -16,6 +16,12 @@ class Resource(StrEnum):
     def scope(self) -> str:
         return f"{self.value}/.default"
 
+    @property
+    def app_role(self) -> str | None:
+        """The application permission a token must carry for this API to accept the app
+        (Graph's several alternatives are not checked here)."""
+        return "Exchange.ManageAsApp" if self is Resource.EXCHANGE else None
+
 
 @dataclass(frozen=True)
 class Certificate:
@@ -45,6 +51,9 @@ class MicrosoftConfig:
     timeout: float = 30.0  # seconds per HTTP attempt
     max_attempts: int = 6  # per call, retries included
     max_retry_seconds: float = 60.0  # total time a call may spend waiting to retry
+    # Right after a write, Graph's replicas may not have it yet (reported up to ~2 minutes): a
+    # 404 or a stale refusal then is retried with backoff for this long.
+    replication_wait: float = 30.0
     backoff_base: float = 0.5  # first backoff without Retry-After, doubled each attempt
     backoff_cap: float = 16.0
     per_tenant_concurrency: int = 4  # Microsoft calls in flight per tenant

@@ -86,6 +86,13 @@ class DomainNotFound(MicrosoftError):
     code = "domain_not_found"
 
 
+class DomainNotReplicated(MicrosoftError):
+    """Graph answered from a replica that has not seen a write yet (e.g. a PATCH right after
+    verify refused as if the domain were unverified): wait and retry."""
+
+    code = "domain_not_replicated"
+
+
 class DomainInUse(MicrosoftError):
     """Verified in another tenant: only that tenant can release it."""
 
@@ -209,6 +216,8 @@ def graph_error(status: int, body: bytes, client_request_id: str, subject: str =
         return DomainInUse(
             f"The domain is verified in another Microsoft 365 tenant{what}; remove it there first.", **ids
         )
+    if "only verified domains" in message.lower() or "unverified domain" in message.lower():
+        return DomainNotReplicated(f"Microsoft has not replicated the verification yet{what}: {message}", **ids)
     if "Error in DNS verification" in message:
         return DnsVerificationPending(
             f"Microsoft did not find the verification TXT record yet{what}; publish it and retry.", **ids
@@ -255,7 +264,14 @@ def exchange_error(status: int, body: bytes, client_request_id: str, cmdlet: str
             **ids,
         )
     if status == 401:
-        return Unauthorized("Exchange rejected the access token.", **ids)
+        # What a token without the Exchange.ManageAsApp role gets (live captures): consent,
+        # not the token, is what is missing.
+        return ExchangeAccessDenied(
+            "Exchange refused the app's token: the app lacks the Exchange.ManageAsApp application "
+            "permission with admin consent (Entra → App registrations → API permissions → Office 365 "
+            "Exchange Online → Exchange.ManageAsApp, then grant admin consent for the tenant).",
+            **ids,
+        )
     if status == 429:
         return Throttled(f"Exchange throttled {cmdlet}.", **ids)
     if status >= 500:

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from tenantcore.microsoft.config import Resource
-from tenantcore.microsoft.errors import DkimConfigExists, exchange_error
+from tenantcore.microsoft.errors import DkimConfigExists, DkimConfigNotFound, exchange_error
 from tenantcore.microsoft.http import MicrosoftHttp
 
 DKIM_KEY_SIZE = 2048  # the cmdlet's default is still 1024
@@ -38,23 +38,31 @@ class ExchangeClient:
         return list(data.get("value") or [])
 
     async def new_dkim_signing_config(self, tenant: str, domain: str) -> dict[str, Any]:
-        """Create the domain's 2048-bit DKIM keys, disabled (so no CNAME is needed yet), and
-        return the config row with `Selector1CNAME`/`Selector2CNAME`. Idempotent: an existing
-        config is returned as it is."""
+        """The domain's DKIM config with `Selector1CNAME`/`Selector2CNAME`: the existing one
+        when Exchange has it (a custom domain may be listed already, Enabled false and
+        CnameMissing), else new 2048-bit keys, disabled (so no CNAME is needed yet). Get comes
+        first, as CIPP does: it depends on no wording of an "already exists" error."""
+        try:
+            return await self.get_dkim_signing_config(tenant, domain)
+        except DkimConfigNotFound:
+            pass
         try:
             rows = await self.invoke(
                 tenant,
                 "New-DkimSigningConfig",
                 {"DomainName": domain, "Enabled": False, "KeySize": DKIM_KEY_SIZE},
             )
-        except DkimConfigExists:
+        except DkimConfigExists:  # created meanwhile by someone else
             rows = []
         if rows and rows[0].get("Selector1CNAME"):
             return rows[0]
         return await self.get_dkim_signing_config(tenant, domain)
 
     async def get_dkim_signing_config(self, tenant: str, domain: str) -> dict[str, Any]:
+        """Raises `DkimConfigNotFound` when Exchange has no config for the domain."""
         rows = await self.invoke(tenant, "Get-DkimSigningConfig", {"Identity": domain})
+        if not rows:
+            raise DkimConfigNotFound(f"No DKIM signing config for {domain}.")
         return rows[0]
 
     async def list_dkim_signing_configs(self, tenant: str) -> list[dict[str, Any]]:

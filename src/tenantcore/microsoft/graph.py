@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from tenantcore.microsoft.config import Resource
-from tenantcore.microsoft.errors import graph_error
+from tenantcore.microsoft.errors import DomainNotFound, DomainNotReplicated, graph_error
 from tenantcore.microsoft.http import MicrosoftHttp
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +63,25 @@ class GraphClient:
     async def create_domain(self, tenant: str, domain: str) -> GraphDomain:
         return GraphDomain.from_graph(await self._call("POST", "/domains", tenant, domain, {"id": domain}))
 
-    async def get_domain(self, tenant: str, domain: str) -> GraphDomain:
-        return GraphDomain.from_graph(await self._call("GET", self._path(domain), tenant, domain))
+    async def get_domain(self, tenant: str, domain: str, *, fresh: bool = False) -> GraphDomain:
+        """`fresh`: the domain was written just now, so a 404 may be replication lag."""
+        read = partial(self._call, "GET", self._path(domain), tenant, domain)
+        return GraphDomain.from_graph(await (self._after_write(read) if fresh else read()))
+
+    async def _after_write(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a read or update that follows a write, retrying while Graph's replicas lag
+        (404, or a refusal from a replica that has not seen the write), for up to
+        `replication_wait` seconds with doubling waits."""
+        deadline = time.monotonic() + self.http.config.replication_wait
+        wait = 0.25
+        while True:
+            try:
+                return await call()
+            except (DomainNotFound, DomainNotReplicated):
+                if time.monotonic() + wait > deadline:
+                    raise
+            await self.http.sleep(wait)
+            wait = min(wait * 2, 8.0)
 
     async def list_domains(self, tenant: str) -> list[GraphDomain]:
         """Every domain of the tenant, following `@odata.nextLink` until it is absent."""
@@ -75,13 +96,20 @@ class GraphClient:
     async def delete_domain(self, tenant: str, domain: str) -> None:
         await self._call("DELETE", self._path(domain), tenant, domain)
 
-    async def verification_records(self, tenant: str, domain: str) -> list[dict[str, Any]]:
+    async def verification_records(self, tenant: str, domain: str, *, fresh: bool = False) -> list[dict[str, Any]]:
         """Raw `domainDnsRecord`s; parse them with `tenantcore.dnshealth.records`."""
-        page = await self._call("GET", f"{self._path(domain)}/verificationDnsRecords", tenant, domain)
-        return list(page.get("value", []))
+        return await self._records(tenant, domain, "verificationDnsRecords", fresh)
 
-    async def service_configuration_records(self, tenant: str, domain: str) -> list[dict[str, Any]]:
-        page = await self._call("GET", f"{self._path(domain)}/serviceConfigurationRecords", tenant, domain)
+    async def service_configuration_records(
+        self, tenant: str, domain: str, *, fresh: bool = False
+    ) -> list[dict[str, Any]]:
+        """What Microsoft wants published for the domain's services; it depends on them
+        (`supportedServices`), so read it again after they change."""
+        return await self._records(tenant, domain, "serviceConfigurationRecords", fresh)
+
+    async def _records(self, tenant: str, domain: str, which: str, fresh: bool) -> list[dict[str, Any]]:
+        read = partial(self._call, "GET", f"{self._path(domain)}/{which}", tenant, domain)
+        page = await (self._after_write(read) if fresh else read())
         return list(page.get("value", []))
 
     async def verify_domain(self, tenant: str, domain: str) -> GraphDomain:
@@ -89,7 +117,16 @@ class GraphClient:
         to Microsoft, `DomainInUse` when another tenant holds the domain."""
         return GraphDomain.from_graph(await self._call("POST", f"{self._path(domain)}/verify", tenant, domain))
 
-    async def enable_email(self, tenant: str, domain: str) -> None:
-        """Mark a verified domain for Exchange (`supportedServices: [Email]`), as the admin
-        center does after verification; Exchange then accepts it after a lag."""
-        await self._call("PATCH", self._path(domain), tenant, domain, {"supportedServices": ["Email"]})
+    async def enable_email(self, tenant: str, domain: str, *, fresh: bool = False) -> bool:
+        """Make sure a verified domain serves Email, as the admin center does after verification
+        (Exchange then accepts it after a lag). A PATCH replaces the whole `supportedServices`
+        collection, so it is read first and only Email is added to what the domain has: Teams
+        (OfficeCommunicationsOnline), Intune or anything else of the customer's stays. True
+        when a PATCH was sent; False when the domain served Email already."""
+        found = await self.get_domain(tenant, domain, fresh=fresh)
+        if "Email" in found.supported_services:
+            return False
+        services = [*found.supported_services, "Email"]
+        patch = partial(self._call, "PATCH", self._path(domain), tenant, domain, {"supportedServices": services})
+        await (self._after_write(patch) if fresh else patch())
+        return True

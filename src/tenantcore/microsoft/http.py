@@ -24,7 +24,7 @@ import httpx
 
 from tenantcore.microsoft.config import MicrosoftConfig, Resource
 from tenantcore.microsoft.errors import MicrosoftError, MicrosoftUnavailable
-from tenantcore.microsoft.tokens import TokenProvider
+from tenantcore.microsoft.tokens import TokenProvider, roles_of
 
 log = logging.getLogger("tenantcore.microsoft")
 
@@ -143,8 +143,9 @@ class MicrosoftHttp:
                     if response.status_code < 400:
                         return response
                     body = await response.aread()
-                    if response.status_code == 401 and attempt == 0:
-                        # A token revoked or rotated under us: fetch a fresh one, once.
+                    if response.status_code == 401 and attempt == 0 and _may_refresh(token, resource):
+                        # A token revoked or rotated under us: fetch a fresh one, once. (A token
+                        # without the API's app role would come back the same: consent is missing.)
                         self.tokens.forget(tenant)
                         continue
                     if response.status_code not in RETRY_STATUSES:
@@ -170,3 +171,8 @@ class MicrosoftHttp:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _may_refresh(token: str, resource: Resource) -> bool:
+    roles = roles_of(token)
+    return resource.app_role is None or roles is None or resource.app_role in roles

@@ -9,6 +9,8 @@ resource that makes concurrent callers wait for one request instead of sending s
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 from typing import Any
 
@@ -110,3 +112,15 @@ class TokenProvider:
 
 
 __all__ = ["TokenError", "TokenProvider"]
+
+
+def roles_of(token: str) -> set[str] | None:
+    """The application roles an access token carries, read without checking its signature
+    (Microsoft checks it; we only want to know what consent gave). None: not a readable JWT."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    roles = claims.get("roles") if isinstance(claims, dict) else None
+    return {str(r) for r in roles} if isinstance(roles, list) else set()

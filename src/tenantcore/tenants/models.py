@@ -21,7 +21,9 @@ class Tenant(Base):
     tenant_name: Mapped[str] = mapped_column(String(256))
     tenant_domain: Mapped[str] = mapped_column(String(253))  # the initial .onmicrosoft.com domain
     default_domain: Mapped[str | None] = mapped_column(String(253), nullable=True)
-    exchange_bootstrap_status: Mapped[str] = mapped_column(String(16), default="pending")
+    exchange_bootstrap_status: Mapped[str] = mapped_column(String(16), default="pending")  # ready|failed|pending
+    # When Exchange was last asked (consent never grants its admin role: it is asked again).
+    exchange_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     discovery_completed: Mapped[bool] = mapped_column(default=False)
     domain_slots: Mapped[int] = mapped_column(Integer, default=0)  # bumped to serialise adds (see domains.service)
     consented_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)

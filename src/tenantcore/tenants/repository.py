@@ -3,6 +3,7 @@ place that scopes them to the caller's account and mode. Nothing here commits.""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Select, case, delete, func, select, update
@@ -112,3 +113,32 @@ async def lock(session: AsyncSession, tenant_id: str) -> None:
     """Take the tenant's row lock for the rest of the transaction: FOR UPDATE on PostgreSQL;
     on SQLite the write itself takes the database's write lock, which serialises writers."""
     await session.execute(update(Tenant).where(Tenant.id == tenant_id).values(domain_slots=Tenant.domain_slots + 1))
+
+
+async def needing_exchange_probe(
+    session: AsyncSession, modes: tuple[str, ...], checked_before: datetime, limit: int
+) -> list[Tenant]:
+    """Tenants whose Exchange did not answer as it should, not asked since `checked_before`."""
+    query = (
+        select(Tenant)
+        .where(
+            Tenant.mode.in_(modes),
+            Tenant.exchange_bootstrap_status != "ready",
+            (Tenant.exchange_checked_at.is_(None)) | (Tenant.exchange_checked_at < checked_before),
+        )
+        .order_by(Tenant.exchange_checked_at.nullsfirst())
+        .limit(limit)
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def set_exchange_status(session: AsyncSession, tenant: Tenant, status: str) -> bool:
+    """Record what Exchange answered; True when this call changed the status (so only one of
+    several workers asking at once raises the event)."""
+    result = await session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant.id, Tenant.exchange_bootstrap_status == tenant.exchange_bootstrap_status)
+        .values(exchange_bootstrap_status=status, exchange_checked_at=now())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount) and status != tenant.exchange_bootstrap_status  # type: ignore[attr-defined]

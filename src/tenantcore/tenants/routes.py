@@ -32,7 +32,7 @@ async def consent_url(runtime: RuntimeDep, caller: CallerDep) -> ConsentUrl:
 @router.get("/callback", response_model=TenantOut)
 async def consent_callback(
     runtime: RuntimeDep,
-    state: Annotated[str, Query(max_length=2048)],
+    state: Annotated[str | None, Query(max_length=2048)] = None,
     tenant: Annotated[str | None, Query(max_length=64)] = None,
     admin_consent: Annotated[str | None, Query(max_length=16)] = None,
     error: Annotated[str | None, Query(max_length=256)] = None,

@@ -21,11 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantcore.accounts import repository as accounts
 from tenantcore.accounts.service import Caller
 from tenantcore.db import now
+from tenantcore.dnshealth.names import is_microsoft_domain
 from tenantcore.domains import lifecycle
 from tenantcore.domains import repository as domains_repo
 from tenantcore.domains.models import Domain
 from tenantcore.domains.states import DomainState
 from tenantcore.errors import TenantCoreError, tenant_not_found
+from tenantcore.events.service import event
 from tenantcore.microsoft import errors as ms
 from tenantcore.microsoft.graph import GraphDomain
 from tenantcore.runtime import Runtime
@@ -105,9 +107,11 @@ async def with_domains(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> t
         return tenant, await domains_repo.for_tenant(session, tenant.id)
 
 
-async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant) -> TenantOut:
+async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant, just_consented: bool = False) -> TenantOut:
     """Record a tenant whose admin has consented: check the app can reach it, discover its
-    domains and whether Exchange answers, then store it (within the account's ceiling)."""
+    domains and whether Exchange answers, then store it (within the account's ceiling).
+    `just_consented`: Microsoft's consent redirect brought us here, so a "no consent" answer
+    (AADSTS7000229) is consent still replicating to the token service: retried for a while."""
     env = runtime.env(caller.mode)
     microsoft = env.microsoft
     if body.tenant_id is not None:
@@ -130,10 +134,19 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant) -> Tena
             )
     await _check_ceiling(runtime, caller)
     listed_at = now()
-    try:
-        listed = await microsoft.graph.list_domains(ms_tenant_id)
-    except (ms.MicrosoftTenantNotFound, ms.ConsentRequired) as exc:
-        raise TenantCoreError(400, exc.code, exc.message) from exc
+    wait_until = time.monotonic() + (runtime.settings.consent_wait if just_consented else 0)
+    delay = 0.5
+    while True:
+        try:
+            listed = await microsoft.graph.list_domains(ms_tenant_id)
+            break
+        except ms.ConsentRequired as exc:
+            if time.monotonic() + delay > wait_until:
+                raise TenantCoreError(400, exc.code, exc.message) from exc
+        except ms.MicrosoftTenantNotFound as exc:
+            raise TenantCoreError(400, exc.code, exc.message) from exc
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 8.0)
     initial = next((d.id for d in listed if d.is_initial), f"{ms_tenant_id}.onmicrosoft.com")
     default = next((d.id for d in listed if d.is_default), None)
     try:
@@ -202,7 +215,9 @@ async def sync(
         listed = await env.microsoft.graph.list_domains(tenant.ms_tenant_id)
     if listed_at is None:  # a programming error: a listing handed in must say when it was read
         raise ValueError("sync(listed=…) needs listed_at")
-    remote = {d.id: d for d in listed if not d.is_initial}
+    # Microsoft's own names (`<tenant>.onmicrosoft.com`, `<tenant>.mail.onmicrosoft.com`) are
+    # never ours to manage: they take no slot, get no findings, no DKIM follow-ups.
+    remote = {d.id: d for d in listed if not d.is_initial and not is_microsoft_domain(d.id)}
     stale_before = now() - timedelta(seconds=runtime.settings.reservation_timeout)
     added, removed, updated = [], [], []
     async with runtime.transaction() as session:
@@ -234,6 +249,8 @@ async def sync(
         default = next((d.id for d in listed if d.is_default), None)
         await repository.update_after_sync(session, tenant.id, default)
     await _read_missing_records(runtime, tenant)
+    if tenant.exchange_bootstrap_status != "ready":
+        await probe_exchange(runtime, tenant)
     async with runtime.sessions() as session:
         count = await repository.domain_count(session, tenant.id)
     return SyncResult(
@@ -243,6 +260,34 @@ async def sync(
         updated=sorted(updated),
         domain_count=count,
     )
+
+
+async def probe_exchange(runtime: Runtime, tenant: Tenant) -> str:
+    """Ask the tenant's Exchange whether the app may manage it. Consent never grants the
+    Exchange Administrator role, so a tenant connected before the admin assigned it is asked
+    again (by sync and by the reconciler) until it answers; when it changes an event says so,
+    and DKIM follow-ups that were waiting for Exchange run at once."""
+    try:
+        await runtime.env(tenant.mode).microsoft.exchange.accepted_domains(tenant.ms_tenant_id)
+        status = "ready"
+    except (ms.ExchangeAccessDenied, ms.InsufficientPrivileges, ms.Unauthorized, ms.TokenError):
+        status = "failed"
+    except ms.MicrosoftError:
+        status = tenant.exchange_bootstrap_status  # Exchange is having a bad moment: no news
+    async with runtime.transaction() as session:
+        if await repository.set_exchange_status(session, tenant, status):
+            if status == "ready":
+                await domains_repo.resume_followups(session, tenant.id)
+                message = f"Exchange answers for tenant {tenant.tenant_name}: DKIM steps resume."
+                type_ = "tenant.exchange_ready"
+            else:
+                message = (
+                    f"Exchange refuses the app in tenant {tenant.tenant_name}: give its service principal the "
+                    "Exchange Administrator role (Entra → Roles and administrators)."
+                )
+                type_ = "tenant.exchange_unavailable"
+            session.add(event(tenant.account_id, tenant.mode, tenant.ms_tenant_id, "", type_, message))
+    return status
 
 
 async def _read_missing_records(runtime: Runtime, tenant: Tenant) -> None:
@@ -269,12 +314,17 @@ def _sign(secret: bytes, payload: dict[str, object]) -> str:
 
 
 def _unsign(secret: bytes, state: str) -> dict[str, object] | None:
+    """The signed payload, or None for anything that is not a state we issued and still valid
+    (any text may arrive here: it is a query parameter)."""
     body, _, mac = state.partition(".")
     expected = hmac.new(secret, body.encode(), hashlib.sha256).hexdigest()[:32]
-    if not hmac.compare_digest(mac, expected):
+    if not hmac.compare_digest(mac.encode(), expected.encode()):
         return None
-    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    return payload if isinstance(payload, dict) and float(payload.get("exp", 0)) > time.time() else None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        return payload if isinstance(payload, dict) and float(payload.get("exp", 0)) > time.time() else None
+    except (ValueError, TypeError):
+        return None
 
 
 def consent_url(runtime: Runtime, caller: Caller) -> str:
@@ -291,19 +341,22 @@ def consent_url(runtime: Runtime, caller: Caller) -> str:
 
 async def consent_callback(
     runtime: Runtime,
-    state: str,
+    state: str | None,
     tenant: str | None,
     admin_consent: str | None,
     error: str | None,
     error_description: str | None,
 ) -> TenantOut:
-    payload = _unsign(runtime.secret, state)
-    if payload is None:
-        raise TenantCoreError(400, "invalid_consent_state", "The consent link is invalid or expired; start again.")
-    if error or admin_consent != "True" or not tenant:
+    # Microsoft's error redirect may carry no state at all: the refusal is the news.
+    if error or (admin_consent is not None and admin_consent != "True"):
         raise TenantCoreError(
             400, "consent_declined", f"Admin consent was not granted: {error_description or error or 'no'}"
         )
+    payload = _unsign(runtime.secret, state) if state else None
+    if payload is None:
+        raise TenantCoreError(400, "invalid_consent_state", "The consent link is invalid or expired; start again.")
+    if not tenant:
+        raise TenantCoreError(400, "consent_declined", "Microsoft did not say which tenant consented; start again.")
     caller = Caller(str(payload["a"]), str(payload["m"]), key_id="")
     tenant_id = tenant_guid(tenant, "Microsoft returned a tenant id that is not a GUID.")
-    return await connect(runtime, caller, ConnectTenant(tenant_id=UUID(tenant_id)))
+    return await connect(runtime, caller, ConnectTenant(tenant_id=UUID(tenant_id)), just_consented=True)

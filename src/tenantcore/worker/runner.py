@@ -25,6 +25,8 @@ from tenantcore.domains.models import Domain
 from tenantcore.errors import TenantCoreError
 from tenantcore.events.models import Event
 from tenantcore.runtime import Runtime
+from tenantcore.tenants import repository as tenants_repo
+from tenantcore.tenants import service as tenants
 from tenantcore.tenants.models import Tenant
 from tenantcore.worker import claims
 
@@ -117,6 +119,7 @@ class Worker:
         modes = tuple(mode for mode in self.modes if self.runtime.env(mode).has_microsoft)
         if not modes:
             return 0
+        await self._probe_exchange(modes)
         stale_before = now() - timedelta(seconds=self.settings.reservation_timeout)
         async with self.runtime.transaction() as session:
             ids = await claims.claim_repairs(
@@ -140,6 +143,14 @@ class Worker:
             async with self.runtime.transaction() as session:
                 await claims.release(session, self.owner, ids)
         return len(ids)
+
+    async def _probe_exchange(self, modes: tuple[str, ...]) -> None:
+        """Ask again the tenants whose Exchange refused the app (see `tenants.probe_exchange`)."""
+        before = now() - timedelta(seconds=self.settings.exchange_probe_interval)
+        async with self.runtime.sessions() as session:
+            due = await tenants_repo.needing_exchange_probe(session, modes, before, REPAIR_BATCH)
+        for tenant in due:
+            await tenants.probe_exchange(self.runtime, tenant)
 
     async def _check_group(
         self, mode: str, group: list[tuple[Domain, Tenant]], committed: set[str]

@@ -1,4 +1,5 @@
-"""domain version (every write names the version it read) and when records were last read
+"""domain version (every write names the version it read), when records were last read, and
+when a tenant's Exchange was last asked
 
 Revision ID: 0003
 Revises: 0002
@@ -28,8 +29,13 @@ def upgrade() -> None:
         "WHERE state != 'pending' AND verification_records IS NOT NULL AND CAST(verification_records AS TEXT) != '[]'"
     )
 
+    with op.batch_alter_table("tenants", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("exchange_checked_at", tenantcore.db.UTCDateTime(timezone=True), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("tenants", schema=None) as batch_op:
+        batch_op.drop_column("exchange_checked_at")
     with op.batch_alter_table("domains", schema=None) as batch_op:
         batch_op.drop_column("records_read_at")
         batch_op.drop_column("version")
