@@ -84,11 +84,37 @@ async def stale_reservation(service: Service, tenant_id: str, name: str) -> None
         tenant = await session.scalar(select(Tenant).where(Tenant.ms_tenant_id == tenant_id))
         assert tenant is not None
         old = now() - timedelta(seconds=5)
-        session.add(Domain(tenant_id=tenant.id, account_id=tenant.account_id, mode="test", name=name, created_at=old))
+        session.add(
+            Domain(
+                tenant_id=tenant.id,
+                account_id=tenant.account_id,
+                mode="test",
+                name=name,
+                created_at=old,
+                updated_at=old,
+            )
+        )
 
 
 @pytest.mark.parametrize("settled_by", ["reconciler", "sync"])
-async def test_dead_reservations_are_adopted_or_released(service, api, tenant_id, settled_by):
+async def test_dead_reservations_are_adopted_or_released(tmp_path, database_url, settled_by):
+    # Settled by the reconciler alone, or by a sync with no reconciler running.
+    service = Service(
+        tmp_path / "data",
+        database_url=database_url,
+        worker=settled_by == "reconciler",
+        worker_idle=0.05,
+        reservation_timeout=1,
+    )
+    try:
+        async with service.client(service.keys["test"]) as api:
+            tenant_id = (await api.post("/v1/tenants", json={"tenant_name": "Dead"})).json()["tenant_id"]
+            await _dead_reservations(service, api, tenant_id, settled_by)
+    finally:
+        service.stop()
+
+
+async def _dead_reservations(service: Service, api, tenant_id: str, settled_by: str) -> None:
     state = service.runtime.sandbox.state
     # One add died after Microsoft created the domain, one before it reached Microsoft.
     created = "created.acme-corp.com"
@@ -101,6 +127,7 @@ async def test_dead_reservations_are_adopted_or_released(service, api, tenant_id
             .values(
                 state="pending",
                 created_at=now() - timedelta(seconds=5),
+                updated_at=now() - timedelta(seconds=5),
                 verification_records=[],
                 service_records=[],
                 records_read_at=None,

@@ -63,6 +63,12 @@ async def rotate(sessions: async_sessionmaker[AsyncSession], secret: bytes, call
         return await create_key(session, secret, caller.account_id, caller.mode)
 
 
+async def caller_of_key(sessions: async_sessionmaker[AsyncSession], secret: bytes, key: str) -> Caller:
+    """Who an API key typed into the app's sign-in form belongs to (as `authenticate`)."""
+    async with sessions() as session:
+        return await authenticate(session, secret, f"Bearer {key.strip()}")
+
+
 async def key_is_active(sessions: async_sessionmaker[AsyncSession], key_id: str) -> bool:
     """Whether a signed-in session's key still works (rotating a key signs its sessions out)."""
     async with sessions() as session:

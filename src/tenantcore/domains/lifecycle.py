@@ -112,7 +112,8 @@ def dkim_enabled(ms_tenant_id: str, by: str) -> Change:
         if domain.dkim_enabled and domain.state == DomainState.DKIM_ENABLED:
             return []
         domain.dkim_enabled = True
-        domain.state = DomainState.DKIM_ENABLED
+        if domain.state != DomainState.REMOVING:
+            domain.state = DomainState.DKIM_ENABLED
         return [
             _event(domain, ms_tenant_id, "domain.dkim_enabled", f"DKIM signing is on for {domain.name}.", {"by": by})
         ]
@@ -137,11 +138,25 @@ def first_scheduled(interval: float) -> Change:
     return apply
 
 
+def removing(domain: Domain) -> list[Event]:
+    """A delete is under way: the domain is no longer listed, and its name stays taken."""
+    domain.state = DomainState.REMOVING
+    return []
+
+
+def kept(domain: Domain) -> list[Event]:
+    """Microsoft refused the delete: the domain is back where its flags say it was."""
+    domain.state = DomainState.of(domain.is_verified, domain.dkim_enabled)
+    return []
+
+
 def listed_in_microsoft(found: GraphDomain) -> Change:
-    """What a tenant sync learnt from Microsoft's list: verification and default flags."""
+    """What a tenant sync learnt from Microsoft's list: verification and default flags. A
+    verification is never taken back from a list (it may have been read before the verify)."""
 
     def apply(domain: Domain) -> list[Event]:
-        domain.is_verified, domain.is_default = found.is_verified, found.is_default
+        domain.is_verified = domain.is_verified or found.is_verified
+        domain.is_default = found.is_default
         if found.is_verified and domain.state in (DomainState.PENDING, DomainState.ADDED):
             domain.state = DomainState.VERIFIED
         return []
@@ -245,7 +260,8 @@ async def check(env: ModeEnv, tenant: Tenant, domain: Domain, interval: float) -
 
 
 async def remove(env: ModeEnv, tenant: Tenant, domain: Domain) -> None:
-    """Delete the domain in Microsoft (already gone there is fine), then here."""
+    """Delete the domain in Microsoft (already gone there is fine); the caller then drops the
+    row, which `removing` kept meanwhile."""
     with contextlib.suppress(ms.DomainNotFound):  # already gone in Microsoft: finish the job here
         await env.microsoft.graph.delete_domain(tenant.ms_tenant_id, domain.name)
 
@@ -263,7 +279,7 @@ async def commit(runtime: Runtime, domain: Domain, *changes: Change) -> Domain:
                 session.add_all(events)
                 return domain
             fresh = await repository.get_by_id(session, domain.id)
-        if fresh is None:
-            raise domain_not_found(domain.name)
+        if fresh is None or (fresh.state == DomainState.REMOVING and domain.state != DomainState.REMOVING):
+            raise domain_not_found(domain.name)  # deleted (or being deleted) meanwhile
         domain = fresh
     raise TenantCoreError(409, "domain_busy", f"{domain.name} is being changed by other calls right now; retry.")

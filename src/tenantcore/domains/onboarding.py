@@ -119,9 +119,15 @@ async def next_step(env: ModeEnv, tenant: Tenant, domain: Domain, report: Health
 
 async def settle(runtime: Runtime, env: ModeEnv, tenant: Tenant, domain: Domain, settings: Settings) -> None:
     """A way forward for a domain only Microsoft's answer can move: a reservation whose add
-    died (adopted when Microsoft has the domain, released when not), or a domain whose records
-    were never read (read now). Failures wait as follow-ups do."""
+    died (adopted when Microsoft has the domain, released when not), a delete that died (done
+    again), or a domain whose records were never read (read now). Failures wait as follow-ups
+    do."""
     try:
+        if domain.state == DomainState.REMOVING:
+            await lifecycle.remove(env, tenant, domain)
+            async with runtime.transaction() as session:
+                await repository.remove_unchanged(session, domain)
+            return
         if domain.state == DomainState.PENDING:
             made = await lifecycle.settle_reservation(env, tenant, domain)
             if made is None:

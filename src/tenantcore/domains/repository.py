@@ -3,15 +3,17 @@ place that scopes them to the caller's account and mode. Nothing here commits.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, delete, func, select, update
+from sqlalchemy import Row, Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts.service import Caller
 from tenantcore.db import now
 from tenantcore.domains.health import CHECK_COLUMNS
 from tenantcore.domains.models import Domain
+from tenantcore.domains.states import LISTED as LISTED_STATES
 from tenantcore.domains.states import DomainState
 from tenantcore.tenants.models import Tenant
 
@@ -35,14 +37,15 @@ WRITABLE = (
 def readable(caller: Caller) -> Select[tuple[Domain]]:
     """Domains the caller may see: their account's, in their key's mode, past reservation."""
     return select(Domain).where(
-        Domain.account_id == caller.account_id, Domain.mode == caller.mode, Domain.state != DomainState.PENDING
+        Domain.account_id == caller.account_id, Domain.mode == caller.mode, Domain.state.in_(LISTED_STATES)
     )
 
 
-async def for_tenant(session: AsyncSession, tenant_id: str, include_pending: bool = False) -> list[Domain]:
+async def for_tenant(session: AsyncSession, tenant_id: str, everything: bool = False) -> list[Domain]:
+    """The tenant's listed domains (`everything`: reservations and deletes in progress too)."""
     query = select(Domain).where(Domain.tenant_id == tenant_id)
-    if not include_pending:
-        query = query.where(Domain.state != DomainState.PENDING)
+    if not everything:
+        query = query.where(Domain.state.in_(LISTED_STATES))
     return list((await session.scalars(query.order_by(Domain.name))).all())
 
 
@@ -62,7 +65,7 @@ LISTED = (
 _LISTING = (
     select(*LISTED)
     .select_from(Tenant)
-    .outerjoin(Domain, (Domain.tenant_id == Tenant.id) & (Domain.state != DomainState.PENDING))
+    .outerjoin(Domain, (Domain.tenant_id == Tenant.id) & Domain.state.in_(LISTED_STATES))
     .where(
         Tenant.account_id == bindparam("account_id"),
         Tenant.mode == bindparam("mode"),
@@ -108,14 +111,16 @@ async def managed_elsewhere(session: AsyncSession, caller: Caller, name: str) ->
     return found is not None
 
 
-async def save(session: AsyncSession, domain: Domain, extra: dict[str, Any] | None = None) -> bool:
+async def save(session: AsyncSession, domain: Domain) -> bool:
     """Write the domain's changeable columns if its row is still at the version it was read
-    at, and bump the version. False: someone else wrote it since, or it was deleted."""
+    at, and bump the version. False: someone else wrote it since, or it was deleted. `domain`
+    must be detached (loaded by another session, or expunged): an attached object would be
+    autoflushed without the version condition."""
     values = {name: getattr(domain, name) for name in WRITABLE}
     result = await session.execute(
         update(Domain)
         .where(Domain.id == domain.id, Domain.version == domain.version)
-        .values(values | (extra or {}) | {"version": domain.version + 1, "updated_at": now()})
+        .values(values | {"version": domain.version + 1, "updated_at": now()})
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -142,6 +147,28 @@ async def remove_unchanged(session: AsyncSession, domain: Domain) -> bool:
     """Delete the domain's row unless it was written since it was read."""
     result = await session.execute(delete(Domain).where(Domain.id == domain.id, Domain.version == domain.version))
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def hold(session: AsyncSession, domain_id: str, owner: str, seconds: float) -> bool:
+    """Lease the row to an add in progress (the reconciler and other adds keep off it); False
+    when someone else holds it."""
+    at = now()
+    result = await session.execute(
+        update(Domain)
+        .where(Domain.id == domain_id, or_(Domain.lease_until.is_(None), Domain.lease_until < at))
+        .values(lease_owner=owner, lease_until=at + timedelta(seconds=seconds))
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def let_go(session: AsyncSession, domain_id: str, owner: str) -> None:
+    await session.execute(
+        update(Domain)
+        .where(Domain.id == domain_id, Domain.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def delete_for_tenant(session: AsyncSession, tenant_id: str) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
@@ -35,8 +35,8 @@ from tenantcore.domains.schemas import (
     LiveDnsStatus,
     Published,
 )
-from tenantcore.domains.states import DomainState
-from tenantcore.errors import TenantCoreError, domain_not_found
+from tenantcore.domains.states import LISTED, DomainState
+from tenantcore.errors import TenantCoreError, domain_not_found, tenant_not_found
 from tenantcore.microsoft import errors as ms
 from tenantcore.runtime import Runtime
 from tenantcore.tenants import repository as tenants_repo
@@ -59,11 +59,11 @@ def domain_name(raw: str) -> str:
 
 async def load(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> tuple[Tenant, Domain]:
     """The caller's tenant and one of its domains (reservations in progress are not listed)."""
-    name = domain_name(raw_name)
     async with runtime.sessions() as session:
         tenant = await tenants_repo.get_for(session, caller, ms_tenant_id)
         if tenant is None:
-            raise tenants.not_found(ms_tenant_id)
+            raise tenant_not_found(ms_tenant_id)
+        name = domain_name(raw_name)
         domain = await repository.get_readable(session, caller, tenant.id, name)
     if domain is None:
         raise domain_not_found(name)
@@ -85,30 +85,39 @@ async def _check(runtime: Runtime, tenant: Tenant, domain: Domain) -> tuple[Heal
 # --- add -------------------------------------------------------------------------------------
 
 
-async def _reserve(runtime: Runtime, caller: Caller, tenant: Tenant, name: str) -> Domain:
-    """A slot for the domain, taken under the tenant's lock. A domain whose add stopped after
-    Microsoft created it (its records could not be read) is handed back to finish the add."""
+async def _reserve(runtime: Runtime, caller: Caller, tenant: Tenant, name: str, holder: str) -> Domain:
+    """A slot for the domain, taken under the tenant's lock and held by this add (`holder`)
+    while it runs: the reconciler and other adds keep off a held row. A domain whose add
+    stopped after Microsoft created it (its records could not be read), and that nobody holds,
+    is handed back to finish the add."""
     limit = runtime.settings.domain_limit
-    stale_before = now() - timedelta(seconds=runtime.settings.reservation_timeout)
+    hold = runtime.settings.reservation_timeout
     try:
         async with runtime.transaction() as session:
             # Lock first: every add on this tenant queues here, so count-then-insert is safe.
-            await tenants_repo.lock(session, tenant.id)
+            if not await tenants_repo.lock(session, tenant.id):
+                raise tenant_not_found(tenant.ms_tenant_id)  # disconnected meanwhile
             existing = await repository.get(session, tenant.id, name)
             if existing is not None:
-                if existing.state != DomainState.PENDING and existing.records_read_at is None:
+                unfinished = existing.state in LISTED and existing.records_read_at is None
+                takeover = unfinished or existing.state == DomainState.PENDING  # a dead add's reservation
+                if takeover and await repository.hold(session, existing.id, holder, hold):
                     return existing
-                if existing.state != DomainState.PENDING or existing.created_at >= stale_before:
-                    raise TenantCoreError(409, "domain_already_exists", f"{name} is already on this tenant.")
-                # An add that died before Microsoft answered: its reservation is this one now.
-                await repository.remove(session, existing.id)
+                raise TenantCoreError(409, "domain_already_exists", f"{name} is already on this tenant.")
             if await repository.managed_elsewhere(session, caller, name):
                 raise TenantCoreError(
                     409, "domain_managed_by_another_account", f"{name} is managed by another TenantCore account."
                 )
             if await repository.count(session, tenant.id) >= limit:
                 raise TenantCoreError(400, "domain_limit_reached", f"Tenant already has {limit} domains.")
-            domain = Domain(tenant_id=tenant.id, account_id=caller.account_id, mode=caller.mode, name=name)
+            domain = Domain(
+                tenant_id=tenant.id,
+                account_id=caller.account_id,
+                mode=caller.mode,
+                name=name,
+                lease_owner=holder,
+                lease_until=now() + timedelta(seconds=hold),
+            )
             session.add(domain)
     except IntegrityError as exc:
         raise TenantCoreError(409, "domain_already_exists", f"{name} is already on this tenant.") from exc
@@ -120,37 +129,60 @@ async def add(
 ) -> tuple[Tenant, Domain, HealthReport]:
     tenant = await tenants.get(runtime, caller, ms_tenant_id)
     name = domain_name(raw_name)
-    domain = await _reserve(runtime, caller, tenant, name)
-    env = runtime.env(caller.mode)
+    runtime.env(caller.mode).microsoft  # noqa: B018 (live mode without Microsoft: say so before reserving)
+    holder = f"add:{uuid.uuid4().hex}"
+    domain = await _reserve(runtime, caller, tenant, name, holder)
+    try:
+        return tenant, *await _finish_add(runtime, tenant, domain)
+    finally:
+        async with runtime.transaction() as session:  # let go of the row, whatever happened
+            await repository.let_go(session, domain.id, holder)
+
+
+async def _finish_add(runtime: Runtime, tenant: Tenant, domain: Domain) -> tuple[Domain, HealthReport]:
+    env = runtime.env(domain.mode)
     if domain.state == DomainState.PENDING:
         try:
-            made = await lifecycle.create(env, tenant, name)
-        except BaseException:
-            async with runtime.transaction() as session:  # give the slot back
-                await repository.release(session, domain)
+            made = await lifecycle.create(env, tenant, domain.name)
+        except ms.MicrosoftError as exc:
+            if not exc.maybe_done:  # Microsoft said no: give the slot back
+                async with runtime.transaction() as session:
+                    await repository.release(session, domain)
+            # Otherwise Microsoft may have created it (a timeout is not a no): the reservation
+            # stays, and the reconciler settles it against Microsoft once nobody holds it.
             raise
         # Saved before the next Microsoft call: from here the domain exists in Microsoft, and
         # a failure below leaves a domain whose records the reconciler (or a new add) reads.
         domain = await lifecycle.commit(runtime, domain, made)
-    async with _gone_is_not_found(runtime, domain):
+    try:
         changes = [await lifecycle.refresh_records(env, tenant, domain, fresh=True)]
-        draft = lifecycle.preview(domain, *changes)
-        if draft.is_verified:
-            # Optional here: verify, enable-dkim and the worker create the keys later.
-            with contextlib.suppress(ms.MicrosoftError):
-                keys = await lifecycle.create_dkim_keys(env, tenant, draft)
-                if keys is not None:
-                    changes.append(keys)
-                    draft = lifecycle.preview(draft, keys)
+    except ms.MicrosoftError:
+        await _not_found_if_gone(runtime, domain)
+        raise
+    draft = lifecycle.preview(domain, *changes)
+    if draft.is_verified:
+        # Optional here: verify, enable-dkim and the worker create the keys later.
+        with contextlib.suppress(ms.MicrosoftError):
+            keys = await lifecycle.create_dkim_keys(env, tenant, draft)
+            if keys is not None:
+                changes.append(keys)
+                draft = lifecycle.preview(draft, keys)
     report, checked = await lifecycle.check(env, tenant, draft, runtime.settings.check_interval)
     first = lifecycle.first_scheduled(runtime.settings.check_interval)
-    domain = await lifecycle.commit(runtime, domain, *changes, checked, first)
-    return tenant, domain, report
+    return await lifecycle.commit(runtime, domain, *changes, checked, first), report
+
+
+async def _not_found_if_gone(runtime: Runtime, domain: Domain) -> None:
+    """A Microsoft failure on a domain someone deleted meanwhile is that domain's 404, not a
+    Microsoft error."""
+    async with runtime.sessions() as session:
+        stored = await repository.get_by_id(session, domain.id)
+    if stored is None or stored.state == DomainState.REMOVING:
+        raise domain_not_found(domain.name)
 
 
 def _deleted_is_not_found(call: DomainCall[T]) -> DomainCall[T]:
-    """A call on a domain that someone deleted while it ran answers that domain's 404, not
-    the Microsoft error the deletion caused (`load` raises the 404 when the row is gone)."""
+    """The same for a call by name (`load` raises the 404 when the domain is gone)."""
 
     @functools.wraps(call)
     async def wrapped(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> T:
@@ -161,19 +193,6 @@ def _deleted_is_not_found(call: DomainCall[T]) -> DomainCall[T]:
             raise
 
     return wrapped
-
-
-@asynccontextmanager
-async def _gone_is_not_found(runtime: Runtime, domain: Domain) -> AsyncIterator[None]:
-    """A Microsoft failure on a domain someone deleted meanwhile is that domain's 404, not a
-    Microsoft error."""
-    try:
-        yield
-    except ms.MicrosoftError:
-        async with runtime.sessions() as session:
-            if not await repository.exists(session, domain.id):
-                raise domain_not_found(domain.name) from None
-        raise
 
 
 def add_response(tenant: Tenant, domain: Domain, report: HealthReport) -> AddDomainResult:
@@ -370,9 +389,15 @@ async def publish(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name:
 
 async def delete(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> None:
     tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
+    # Marked first, so a sync that read Microsoft's list before the delete does not adopt the
+    # name back, and no other call works on a domain on its way out.
+    domain = await lifecycle.commit(runtime, domain, lifecycle.removing)
     try:
         await lifecycle.remove(runtime.env(caller.mode), tenant, domain)
-    except ms.DomainHasReferences as exc:
-        raise TenantCoreError(409, "domain_has_references", exc.message) from exc
+    except ms.MicrosoftError as exc:
+        await lifecycle.commit(runtime, domain, lifecycle.kept)
+        if isinstance(exc, ms.DomainHasReferences):
+            raise TenantCoreError(409, "domain_has_references", exc.message) from exc
+        raise
     async with runtime.transaction() as session:
         await repository.remove(session, domain.id)

@@ -31,6 +31,9 @@ class MicrosoftError(Exception):
         self.request_id = request_id
         self.client_request_id = client_request_id
         self.retry_after = retry_after
+        # True when the request may have been carried out all the same (it timed out after
+        # being sent): the caller must find out from Microsoft, not assume a "no".
+        self.maybe_done = False
 
 
 # --- tokens ------------------------------------------------------------------------------

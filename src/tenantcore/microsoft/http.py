@@ -118,10 +118,12 @@ class MicrosoftHttp:
                 except httpx.TransportError as exc:
                     if method not in IDEMPOTENT:
                         # The request may have been processed: the caller must reconcile.
-                        raise MicrosoftUnavailable(
+                        unknown = MicrosoftUnavailable(
                             f"Microsoft did not answer {method} in time: {exc!r}",
                             client_request_id=client_request_id,
-                        ) from exc
+                        )
+                        unknown.maybe_done = True
+                        raise unknown from exc
                     last = MicrosoftUnavailable(
                         f"Microsoft did not answer: {exc!r}", client_request_id=client_request_id
                     )

@@ -13,10 +13,10 @@ from tenantcore.accounts.service import Caller
 from tenantcore.db import now
 from tenantcore.dnshealth import HEALTHY, PROBLEMS
 from tenantcore.domains.models import Domain
-from tenantcore.domains.states import DomainState
+from tenantcore.domains.states import LISTED as LISTED_STATES
 from tenantcore.tenants.models import Tenant
 
-LISTED = Domain.state != DomainState.PENDING
+LISTED = Domain.state.in_(LISTED_STATES)
 
 
 def readable(caller: Caller, *columns: Any) -> Select[Any]:
@@ -109,10 +109,14 @@ async def remove(session: AsyncSession, tenant_id: str) -> None:
     await session.execute(delete(Tenant).where(Tenant.id == tenant_id))
 
 
-async def lock(session: AsyncSession, tenant_id: str) -> None:
-    """Take the tenant's row lock for the rest of the transaction: FOR UPDATE on PostgreSQL;
-    on SQLite the write itself takes the database's write lock, which serialises writers."""
-    await session.execute(update(Tenant).where(Tenant.id == tenant_id).values(domain_slots=Tenant.domain_slots + 1))
+async def lock(session: AsyncSession, tenant_id: str) -> bool:
+    """Take the tenant's row lock for the rest of the transaction (a write: the row's lock on
+    PostgreSQL, the database's write lock on SQLite), so adds and syncs of one tenant queue.
+    False: the tenant is gone (disconnected meanwhile)."""
+    result = await session.execute(
+        update(Tenant).where(Tenant.id == tenant_id).values(domain_slots=Tenant.domain_slots + 1)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def needing_exchange_probe(

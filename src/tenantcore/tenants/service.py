@@ -25,7 +25,7 @@ from tenantcore.dnshealth.names import is_microsoft_domain
 from tenantcore.domains import lifecycle
 from tenantcore.domains import repository as domains_repo
 from tenantcore.domains.models import Domain
-from tenantcore.domains.states import DomainState
+from tenantcore.domains.states import LISTED, DomainState
 from tenantcore.errors import TenantCoreError, tenant_not_found
 from tenantcore.events.service import event
 from tenantcore.microsoft import errors as ms
@@ -52,15 +52,11 @@ def tenant_guid(raw: str, message: str | None = None) -> str:
         raise TenantCoreError(400, "invalid_tenant_id", message or f"'{raw[:64]}' is not a tenant GUID.") from exc
 
 
-def not_found(ms_tenant_id: str) -> TenantCoreError:
-    return tenant_not_found(ms_tenant_id)
-
-
 async def get(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> Tenant:
     async with runtime.sessions() as session:
         tenant = await repository.get_for(session, caller, ms_tenant_id)
     if tenant is None:
-        raise not_found(ms_tenant_id)
+        raise tenant_not_found(ms_tenant_id)
     return tenant
 
 
@@ -76,7 +72,7 @@ async def read(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> TenantOut
     async with runtime.sessions() as session:
         tenant = await repository.get_for(session, caller, ms_tenant_id)
         if tenant is None:
-            raise not_found(ms_tenant_id)
+            raise tenant_not_found(ms_tenant_id)
         count = await repository.domain_count(session, tenant.id)
     return to_out(tenant, count)
 
@@ -103,7 +99,7 @@ async def with_domains(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> t
     async with runtime.sessions() as session:
         tenant = await repository.get_for(session, caller, ms_tenant_id)
         if tenant is None:
-            raise not_found(ms_tenant_id)
+            raise tenant_not_found(ms_tenant_id)
         return tenant, await domains_repo.for_tenant(session, tenant.id)
 
 
@@ -221,26 +217,32 @@ async def sync(
     stale_before = now() - timedelta(seconds=runtime.settings.reservation_timeout)
     added, removed, updated = [], [], []
     async with runtime.transaction() as session:
-        await repository.lock(session, tenant.id)  # adds wait: no name is inserted twice
-        local = {d.name: d for d in await domains_repo.for_tenant(session, tenant.id, include_pending=True)}
+        # Adds and deletes of this tenant wait: no name is inserted twice.
+        if not await repository.lock(session, tenant.id):
+            raise tenant_not_found(tenant.ms_tenant_id)  # disconnected meanwhile
+        rows = await domains_repo.for_tenant(session, tenant.id, everything=True)
+        session.expunge_all()  # written below only through version-checked saves
+        local = {d.name: d for d in rows}
         for name, domain in local.items():
             found = remote.get(name)
-            pending = domain.state == DomainState.PENDING
-            if pending and domain.created_at >= stale_before:
-                continue  # an add in progress
+            held = domain.lease_until is not None and domain.lease_until > now()
+            young = domain.state == DomainState.PENDING and domain.updated_at >= stale_before
+            if domain.updated_at >= listed_at or held or young:
+                continue  # changed since the list was read, or an add in progress: the next sync
             if found is None:
-                # Gone from Microsoft, unless it changed after the list was read (an add that
-                # finished meanwhile is not in the list yet).
-                gone = domain.updated_at < listed_at and await domains_repo.remove_unchanged(session, domain)
-                if gone and not pending:
+                gone = await domains_repo.remove_unchanged(session, domain)  # a delete finished too
+                if gone and domain.state in LISTED:
                     removed.append(name)
-            elif pending:  # the add died after Microsoft created the domain: adopt it
+            elif domain.state == DomainState.PENDING:  # the add died after Microsoft created it
                 lifecycle.created(found)(domain)
                 if await domains_repo.save(session, domain):
                     added.append(name)
-            elif (domain.is_verified, domain.is_default) != (found.is_verified, found.is_default):
+            elif domain.state in LISTED and (domain.is_verified, domain.is_default) != (
+                found.is_verified,
+                found.is_default,
+            ):
                 lifecycle.listed_in_microsoft(found)(domain)
-                if await domains_repo.save(session, domain):  # a row changed meanwhile: the next sync
+                if await domains_repo.save(session, domain):
                     updated.append(name)
         for name, found in remote.items():
             if name not in local:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from tenantcore.accounts.service import Caller, authenticate
+from tenantcore.accounts.service import Caller, caller_of_key
 from tenantcore.api.downloads import download
 from tenantcore.dnshealth.names import registrable_zone, relative_to
 from tenantcore.domains import lifecycle
@@ -51,8 +51,7 @@ async def login(request: Request) -> Response:
     runtime = runtime_of(request)
     try:
         form = await checked_form(request)
-        async with runtime.sessions() as session:
-            caller = await authenticate(session, runtime.secret, f"Bearer {str(form.get('api_key', '')).strip()}")
+        caller = await caller_of_key(runtime.sessions, runtime.secret, str(form.get("api_key", "")))
     except TenantCoreError as exc:
         flash(request, "error", exc.message)
         return render(request, "login.html", None, 401 if exc.status == 401 else exc.status)

@@ -63,7 +63,7 @@ async def checked_form(request: Request) -> dict[str, Any]:
     """The posted form, once its CSRF token matches the session's."""
     form = dict(await request.form())
     sent = str(form.get("csrf", ""))
-    if not sent or not hmac.compare_digest(sent, request.session.get("csrf", "")):
+    if not sent or not hmac.compare_digest(sent.encode(), str(request.session.get("csrf", "")).encode()):
         raise TenantCoreError(
             403, "csrf_failed", "The form expired or did not come from this app; reload and try again."
         )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantcore.db import now
 from tenantcore.domains.health import CHECK_COLUMNS
 from tenantcore.domains.models import Domain
-from tenantcore.domains.states import DomainState
+from tenantcore.domains.states import LISTED, DomainState
 from tenantcore.tenants.models import Tenant
 
 
@@ -26,7 +26,7 @@ async def claim(session: AsyncSession, owner: str, modes: tuple[str, ...], batch
     due = (
         select(Domain.id)
         .where(
-            Domain.state != DomainState.PENDING,
+            Domain.state.in_(LISTED),
             Domain.mode.in_(modes),
             Domain.next_check_at <= at,
             or_(Domain.lease_until.is_(None), Domain.lease_until < at),
@@ -56,8 +56,8 @@ async def claim_repairs(
     finished (older than `stale_before`), and domains whose records were never read."""
     at = now()
     stuck = or_(
-        and_(Domain.state == DomainState.PENDING, Domain.created_at < stale_before),
-        and_(Domain.state != DomainState.PENDING, Domain.records_read_at.is_(None)),
+        and_(Domain.state.in_((DomainState.PENDING, DomainState.REMOVING)), Domain.updated_at < stale_before),
+        and_(Domain.state.in_(LISTED), Domain.records_read_at.is_(None)),
     )
     due = (
         select(Domain.id)
@@ -121,25 +121,29 @@ async def write_back(session: AsyncSession, owner: str, checked: Sequence[Domain
     is released due at once, to be checked again. `only_release`: ids whose results were
     written already (by a lifecycle commit) and only need their lease back."""
     ids = [d.id for d in checked]
-    versions = dict(
-        (
-            await session.execute(
-                select(Domain.id, Domain.version).where(Domain.id.in_(ids), still_ours(owner)).with_for_update()
-            )
-        ).all()
-    )
+    if session.bind.dialect.name == "sqlite":
+        # SQLite ignores FOR UPDATE, and pysqlite begins a transaction only at the first
+        # write: take the database's write lock first, so no commit lands between the version
+        # read below and the write.
+        await session.execute(
+            update(Domain).where(Domain.id.in_(ids), Domain.lease_owner == owner).values(lease_owner=owner)
+        )
+    locked = select(Domain.id, Domain.version).where(Domain.id.in_(ids), still_ours(owner)).order_by(Domain.id)
+    versions = dict((await session.execute(locked.with_for_update())).all())  # in id order: no deadlock
     fresh = [d for d in checked if d.id not in only_release and versions.get(d.id) == d.version]
     if fresh:
         stmt = (
             update(Domain)
-            .where(Domain.id == bindparam("_id"))
+            .where(Domain.id == bindparam("_id"), Domain.version == bindparam("_version"))
             .values(
                 {name: bindparam(name) for name in CHECK_COLUMNS}
                 | release_values()
                 | {"version": Domain.version + 1, "updated_at": now()}
             )
         )
-        rows = [{"_id": d.id, **{name: getattr(d, name) for name in CHECK_COLUMNS}} for d in fresh]
+        rows = [
+            {"_id": d.id, "_version": d.version, **{name: getattr(d, name) for name in CHECK_COLUMNS}} for d in fresh
+        ]
         await (await session.connection()).execute(stmt, rows)
     written = {d.id for d in fresh}
     released = [i for i in versions if i in only_release]

@@ -102,8 +102,11 @@ class Worker:
         async def beat() -> None:
             while True:
                 await asyncio.sleep(lease / 3)
-                async with self.runtime.transaction() as session:
-                    await claims.renew(session, self.owner, ids, lease)
+                try:
+                    async with self.runtime.transaction() as session:
+                        await claims.renew(session, self.owner, ids, lease)
+                except Exception:  # a missed beat costs the lease at worst; never the batch
+                    log.exception("%s: could not renew the batch's leases", self.owner)
 
         task = asyncio.create_task(beat())
         try:

@@ -26,7 +26,7 @@ def upgrade() -> None:
     # Existing domains got their records at add time; adopted ones (no records) are fetched again.
     op.execute(
         "UPDATE domains SET records_read_at = updated_at "
-        "WHERE state != 'pending' AND verification_records IS NOT NULL AND CAST(verification_records AS TEXT) != '[]'"
+        "WHERE state != 'pending' AND verification_records IS NOT NULL AND json_array_length(verification_records) > 0"
     )
 
     with op.batch_alter_table("tenants", schema=None) as batch_op:
