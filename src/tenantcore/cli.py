@@ -163,7 +163,12 @@ def emulator(
     dns: Annotated[
         list[str] | None, typer.Option(help="DNS server ip[:port] that verify and DKIM enable consult (repeatable).")
     ] = None,
-    accepted_lag: Annotated[float, typer.Option(help="Seconds Exchange lags behind Graph verification.")] = 0.0,
+    profile: Annotated[
+        str, typer.Option(help="instant, or realistic: lags, throttling, pre-existing objects (see the README).")
+    ] = "instant",
+    accepted_lag: Annotated[
+        float | None, typer.Option(help="Seconds Exchange lags behind Graph verification [the profile's].")
+    ] = None,
     client_id: Annotated[str | None, typer.Option(help="Register this app id (with --secret).")] = None,
     secret: Annotated[str | None, typer.Option(help="The app's client secret.")] = None,
     tenant: Annotated[
@@ -173,13 +178,18 @@ def emulator(
     """Run the Microsoft 365 emulator on its own (login, Graph domains, Exchange DKIM).
 
     Point clients at it with `MicrosoftClients.create(config, emulator="http://HOST:PORT")`;
-    drive it over HTTP under /_emulator (apps, tenants, consents, faults, stats).
+    drive it over HTTP under /_emulator (apps, tenants, consents, roles, domains, profile,
+    faults, stats).
     """
     import uvicorn
 
-    from tenantcore.emulator import EmulatorState, create_app
+    from tenantcore.emulator import EmulatorProfile, EmulatorState, create_app
 
-    state = EmulatorState(accepted_lag=accepted_lag)
+    try:
+        chosen = EmulatorProfile.named(profile)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--profile") from exc
+    state = EmulatorState(profile=chosen, accepted_lag=accepted_lag)
     if client_id:
         state.add_app(client_id, secret=secret)
     err = Console(stderr=True)
@@ -187,7 +197,9 @@ def emulator(
         created = state.create_tenant(name, consent_app=client_id)
         err.print(f"tenant {created.display_name}: id {created.id}, initial domain {created.initial_domain}")
     resolver = ResolverConfig(nameservers=tuple(dns or ()), timeout=2.0, tries=2)
-    err.print(f"Microsoft 365 emulator on http://{host}:{port}; DNS: {', '.join(dns or ['system resolvers'])}")
+    err.print(
+        f"Microsoft 365 emulator ({chosen.name}) on http://{host}:{port}; DNS: {', '.join(dns or ['system resolvers'])}"
+    )
     uvicorn.run(create_app(state, resolver), host=host, port=port, log_level="warning")
 
 

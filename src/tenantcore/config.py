@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,7 +66,21 @@ class Settings(BaseSettings):
     sandbox: bool = True
     sandbox_dns_port: int = 0  # 0: any free loopback port
     sandbox_emulator_port: int = 0
-    sandbox_accepted_lag: float = 0.0
+    sandbox_profile: Literal["instant", "realistic"] = Field(
+        "instant",
+        description="How real the emulated Microsoft is: instant, or realistic (replication lag, throttling, "
+        "pre-existing objects, irregular names; see the README).",
+    )
+    # Per-knob overrides of the profile (unset: the profile's value), TENANTCORE_SANDBOX_<KNOB>.
+    sandbox_accepted_lag: float | None = None
+    sandbox_replication_lag: float | None = None
+    sandbox_consent_lag: float | None = None
+    sandbox_exchange_role_lag: float | None = None
+    sandbox_takeover_accepted_lag: float | None = None
+    sandbox_dkim_key_delay: float | None = None
+    sandbox_cname_sync_lag: float | None = None
+    sandbox_token_lifetime: int | None = None
+    sandbox_throttle_ru_per_10s: int | None = None
 
     @property
     def db_url(self) -> str:

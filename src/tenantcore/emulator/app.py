@@ -3,6 +3,7 @@ control endpoints for driving it over HTTP (the sandbox and tests also use `Emul
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from starlette.applications import Starlette
@@ -12,7 +13,7 @@ from starlette.routing import Route
 
 from tenantcore.dnshealth.lookup import ResolverConfig
 from tenantcore.emulator import exchange, graph, login
-from tenantcore.emulator.state import Consent, EmulatorState, Fault
+from tenantcore.emulator.state import EXISTING_SERVICES, Consent, EmulatorState, Fault
 
 
 async def _control(request: Request) -> Response:
@@ -20,7 +21,8 @@ async def _control(request: Request) -> Response:
     state: EmulatorState = request.app.state.emulator
     what = request.path_params["what"]
     try:
-        body: dict[str, Any] = await request.json() if request.method == "POST" else {}
+        raw = await request.body()
+        body: dict[str, Any] = json.loads(raw) if raw and request.method != "GET" else {}
         if not isinstance(body, dict):
             raise TypeError("the body must be a JSON object")
         return _apply(state, what, request.method, body)
@@ -36,8 +38,26 @@ def _apply(state: EmulatorState, what: str, method: str, body: dict[str, Any]) -
         tenant = state.create_tenant(body.get("name", "contoso"), body.get("id"), consent_app=body.get("consent_app"))
         return JSONResponse({"id": tenant.id, "initial_domain": tenant.initial_domain}, 201)
     if what == "consents":
+        if method == "DELETE":  # the admin removes the app: {tenant_id, client_id}
+            state.revoke_consent(body["tenant_id"], body["client_id"])
+            return JSONResponse({}, 200)
         state.consent(body["tenant_id"], body["client_id"], Consent(**body.get("consent", {})))
         return JSONResponse({}, 201)
+    if what == "roles":  # the admin assigns (POST) or removes (DELETE) the Exchange role
+        state.grant_exchange_role(body["tenant_id"], body["client_id"], granted=method == "POST")
+        return JSONResponse({}, 201 if method == "POST" else 200)
+    if what == "domains":  # a domain added to the tenant elsewhere: {tenant_id, name, services?, verified?}
+        domain = state.add_existing_domain(
+            body["tenant_id"],
+            body["name"],
+            services=body.get("services", EXISTING_SERVICES),
+            verified=body.get("verified", True),
+        )
+        return JSONResponse({"id": domain.name, "supportedServices": domain.supported_services}, 201)
+    if what == "profile":
+        if method == "POST":  # change knobs: {"replication_lag": 0.5, ...}
+            state.profile = state.profile.with_(**body)
+        return JSONResponse(state.profile.as_dict())
     if what == "faults":
         if method == "DELETE":
             state.faults.clear()

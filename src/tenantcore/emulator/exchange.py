@@ -4,6 +4,7 @@ cmdlets and Get-AcceptedDomain, answering in the captured wire shapes."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -13,15 +14,19 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tenantcore.dnshealth.names import normalize
-from tenantcore.emulator.common import bearer, injected_fault, lookup, state_of
+from tenantcore.emulator.common import bearer, lookup, state_of, with_faults
 from tenantcore.emulator.responses import exchange_error, ids
 from tenantcore.emulator.state import EXCHANGE_AUDIENCE, DkimConfig, Tenant
 
 VALIDATION = "Microsoft.Exchange.Management.Tasks.ValidationException"
+TRUNCATED = (
+    "There are more results available than are currently displayed. To view them, increase the value "
+    "for the ResultSize parameter."
+)
 NOT_FOUND = "Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException"
 
 
-def dkim_row(config: DkimConfig) -> dict[str, Any]:
+def dkim_row(config: DkimConfig, status: str | None = None) -> dict[str, Any]:
     created = datetime.fromtimestamp(config.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
     key = f"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA{config.domain.encode().hex()[:40]};"
     return {
@@ -47,7 +52,7 @@ def dkim_row(config: DkimConfig) -> dict[str, Any]:
         "KeyCreationTime": created,
         "SelectorBeforeRotateOnDate": "selector2",
         "SelectorAfterRotateOnDate": "selector1",
-        "Status": config.status,
+        "Status": status or config.status,
         "Identity": config.domain,
         "Id": config.domain,
         "IsValid": True,
@@ -72,6 +77,12 @@ async def _cnames_published(request: Request, config: DkimConfig) -> bool:
     return True
 
 
+async def _exchange_sees_cnames(request: Request, config: DkimConfig) -> bool:
+    """Both CNAMEs in DNS, for as long as Exchange's own DNS view takes to catch up."""
+    published = await _cnames_published(request, config)
+    return state_of(request).exchange_sees_cnames(config, published)
+
+
 def _cname_missing(request: Request, config: DkimConfig) -> Response:
     return exchange_error(
         request,
@@ -94,8 +105,10 @@ async def new_dkim(request: Request, tenant: Tenant, params: dict[str, Any]) -> 
         return exchange_error(request, VALIDATION, f"A DKIM signing config already exists for domain {name}.")
     config = state.new_dkim(tenant, name)
     config.key_size = int(params.get("KeySize") or 1024)  # the cmdlet's default is still 1024
+    # The keys are made in the background: New answers at once, Get finds them later.
+    config.ready_at = time.time() + state.profile.dkim_key_delay
     if params.get("Enabled") is True:
-        if not await _cnames_published(request, config):
+        if not await _exchange_sees_cnames(request, config):
             return _cname_missing(request, config)
         config.enabled = True
     with state.lock:
@@ -112,14 +125,25 @@ def _no_config(request: Request, tenant: Tenant, identity: str) -> Response:
     )
 
 
+async def _row(request: Request, config: DkimConfig) -> dict[str, Any]:
+    """A config as Get shows it: with `dkim_status_follows_dns`, an enabled config whose
+    CNAMEs are gone from DNS is no longer Valid (Enabled stays true)."""
+    follows = config.enabled and state_of(request).profile.dkim_status_follows_dns
+    if follows and not await _cnames_published(request, config):
+        return dkim_row(config, "CnameMissing")
+    return dkim_row(config)
+
+
 async def get_dkim(request: Request, tenant: Tenant, params: dict[str, Any]) -> Response | list[dict[str, Any]]:
+    state = state_of(request)
     identity = str(params.get("Identity") or "").lower()
     if not identity:
-        return [dkim_row(c) for c in tenant.dkim.values()]
-    config = tenant.dkim.get(identity)
+        configs = (state.dkim_config(tenant, name) for name in list(tenant.dkim))
+        return [await _row(request, c) for c in configs if c is not None]
+    config = state.dkim_config(tenant, identity)
     if config is None:
         return _no_config(request, tenant, identity)
-    return [dkim_row(config)]
+    return [await _row(request, config)]
 
 
 async def set_dkim(request: Request, tenant: Tenant, params: dict[str, Any]) -> Response | list[dict[str, Any]]:
@@ -127,11 +151,11 @@ async def set_dkim(request: Request, tenant: Tenant, params: dict[str, Any]) -> 
     identity = str(params.get("Identity") or "").lower()
     if not state.accepted(tenant, identity):
         return _invalid_domain(request, identity)
-    config = tenant.dkim.get(identity)
+    config = state.dkim_config(tenant, identity)
     if config is None:
         return _no_config(request, tenant, identity)
     if "Enabled" in params:
-        if params["Enabled"] is True and not config.enabled and not await _cnames_published(request, config):
+        if params["Enabled"] is True and not config.enabled and not await _exchange_sees_cnames(request, config):
             return _cname_missing(request, config)
         config.enabled = bool(params["Enabled"])
     return []
@@ -185,18 +209,33 @@ async def invoke(request: Request) -> Response:
 
 
 async def _invoke(request: Request, cmdlet: str, params: Any) -> Response:
-    fault = await injected_fault(request, "exchange", cmdlet)
-    if fault is not None:
-        return fault
+    return await with_faults(request, "exchange", cmdlet, lambda: _run(request, cmdlet, params))
+
+
+def _refused(request: Request, tenant: Tenant, claims: dict[str, Any]) -> Response | None:
+    """Exchange's auth progression (graph2otel, live): no Exchange.ManageAsApp in the token is
+    401 (with `exchange_auth_401`; the instant profile answers the 403 below); the app role
+    without the Entra directory role is 403 with a body of NUL bytes."""
+    state = state_of(request)
+    manage_as_app = "Exchange.ManageAsApp" in (claims.get("roles") or [])
+    if not manage_as_app and state.profile.exchange_auth_401:
+        return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm=""', **ids(request)})
+    consent = tenant.consents.get(str(claims.get("appid")))
+    if not manage_as_app or consent is None or not consent.has_exchange_role(time.time()):
+        return Response(b"\x00\x00\x00\x00", 403, media_type="application/octet-stream")
+    return None
+
+
+async def _run(request: Request, cmdlet: str, params: Any) -> Response:
+    state = state_of(request)
     auth = bearer(request, EXCHANGE_AUDIENCE)
     key = request.path_params["tenant"].lower()
     if auth is None or key not in (auth[0].id, auth[0].initial_domain.lower()):
         return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm=""', **ids(request)})
     tenant, claims = auth
-    consent = tenant.consents.get(str(claims.get("appid")))
-    if "Exchange.ManageAsApp" not in (claims.get("roles") or []) or consent is None or not consent.exchange_admin_role:
-        # What Exchange really sends without the directory role: 403 and a body of NUL bytes.
-        return Response(b"\x00\x00\x00\x00", 403, media_type="application/octet-stream")
+    refused = _refused(request, tenant, claims)
+    if refused is not None:
+        return refused
     if not isinstance(params, dict):
         return exchange_error(
             request, "System.ArgumentNullException", "Value cannot be null. Parameter name: Parameters"
@@ -208,19 +247,35 @@ async def _invoke(request: Request, cmdlet: str, params: Any) -> Response:
             "System.Management.Automation.CommandNotFoundException",
             f"The term '{cmdlet}' is not recognized as a name of a cmdlet.",
         )
+    if state.profile.exchange_result_size and "$skiptoken" in request.query_params:
+        # graph2otel: a truncated result's nextLink cannot be replayed.
+        return JSONResponse(
+            {"error": {"code": "BadRequest", "message": "Expired or Invalid pagination request"}},
+            400,
+            headers=ids(request),
+        )
+    state.preexisting_dkim(tenant)
     result = await handler(request, tenant, params)
     if isinstance(result, Response):
         return result
-    return JSONResponse(
-        {
-            "@odata.context": f"https://outlook.office.com/adminapi/beta/{tenant.id}/$metadata"
-            "#Collection(Exchange.GenericHashTable)",
-            "adminapi.warnings@odata.type": "#Collection(String)",
-            "@adminapi.warnings": [],
-            "value": result,
-        },
-        headers={**ids(request), "Content-Type": "application/json;odata.metadata=minimal"},
-    )
+    return _success(request, tenant, result)
+
+
+def _success(request: Request, tenant: Tenant, rows: list[dict[str, Any]]) -> Response:
+    base = f"https://outlook.office.com/adminapi/beta/{tenant.id}"
+    body: dict[str, Any] = {
+        "@odata.context": f"{base}/$metadata#Collection(Exchange.GenericHashTable)",
+        "adminapi.warnings@odata.type": "#Collection(String)",
+        "@adminapi.warnings": [],
+        "value": rows,
+    }
+    limit = state_of(request).profile.exchange_result_size
+    if limit and len(rows) > limit:
+        # Truncation, as captured: a warning and a nextLink (that cannot be followed).
+        body["@adminapi.warnings"] = [TRUNCATED]
+        body["value"] = rows[:limit]
+        body["@odata.nextLink"] = f"{base}/InvokeCommand?$skiptoken={limit}"
+    return JSONResponse(body, headers={**ids(request), "Content-Type": "application/json;odata.metadata=minimal"})
 
 
 routes = [Route("/adminapi/beta/{tenant}/InvokeCommand", invoke, methods=["POST"])]

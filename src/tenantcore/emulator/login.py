@@ -118,7 +118,9 @@ async def token(request: Request) -> Response:
             f"client secret value, not the client secret ID, for a secret added to app '{client_id}'.",
         )
     consent = tenant.consents.get(client_id)
-    if consent is None:
+    # Not consented, revoked, or consented so recently that the token service has not seen the
+    # service principal yet (Entra replication): all the same 7000229 to the client.
+    if consent is None or not state.consent_effective(consent):
         return aad_error(
             401,
             "invalid_client",

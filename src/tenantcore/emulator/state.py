@@ -6,6 +6,7 @@ a behaviour as inferred, the emulator picks the plausible one and says so in a c
 
 from __future__ import annotations
 
+import copy
 import random
 import secrets
 import string
@@ -15,11 +16,19 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from tenantcore.emulator.profile import EmulatorProfile
+
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 EXCHANGE_AUDIENCE = "https://outlook.office365.com"
 DEFAULT_GRAPH_ROLES = frozenset({"Domain.ReadWrite.All"})
 
 Service = Literal["login", "graph", "exchange"]
+
+
+# What an admin who added a domain elsewhere (admin center, PowerShell) usually left on it.
+EXISTING_SERVICES = ("Email", "OfficeCommunicationsOnline", "Intune")
+# Graph's PATCH can add or remove only these; any other service on a domain stays (G domain-update).
+SETTABLE_SERVICES = frozenset({"Email", "OfficeCommunicationsOnline", "Yammer"})
 
 
 def dashes(domain: str) -> str:
@@ -41,6 +50,12 @@ class Consent:
     graph_roles: set[str] = field(default_factory=lambda: set(DEFAULT_GRAPH_ROLES))
     exchange_manage_as_app: bool = True
     exchange_admin_role: bool = True  # the Entra role on the service principal
+    role_from: float = 0.0  # when an admin assigned that role (consent itself assigns none)
+    granted_at: float = 0.0  # when consent was given: tokens follow after the consent lag
+    revoked: bool = False  # new tokens are refused; tokens already issued live until they expire
+
+    def has_exchange_role(self, now: float) -> bool:
+        return self.exchange_admin_role and now >= self.role_from
 
 
 @dataclass
@@ -55,6 +70,14 @@ class Domain:
     email_enabled_at: float | None = None  # when supportedServices got Email (Exchange lag starts)
     references: int = 0  # users, groups, mailboxes using it; delete is refused while > 0
     record_seed: str = field(default_factory=lambda: uuid.uuid4().hex)
+    token: str = ""  # the MX/DKIM token Microsoft issued; "" means the name with dots as dashes
+    parent: str | None = None  # the verified domain of the tenant this one is a subdomain of
+    takeover: bool = False  # verify scheduled a takeover: Exchange takes longer to accept it
+    locked_services: list[str] = field(default_factory=list)  # services a PATCH cannot remove
+
+    @property
+    def mx_token(self) -> str:
+        return self.token or dashes(self.name)
 
 
 @dataclass
@@ -65,10 +88,29 @@ class DkimConfig:
     key_size: int = 2048
     enabled: bool = False
     created: float = field(default_factory=time.time)
+    ready_at: float = 0.0  # keys are made asynchronously: Get/Set find the config from then on
+    cnames_seen_at: float | None = None  # when Exchange first saw both CNAMEs in DNS
 
     @property
     def status(self) -> str:
         return "Valid" if self.enabled else "CnameMissing"
+
+
+@dataclass
+class Stale:
+    """What Entra's replicas still serve for a domain after a write: its previous version
+    (None: not there yet) until `until`."""
+
+    previous: Domain | None
+    until: float
+
+
+@dataclass
+class Bucket:
+    """Graph resource units left for one app in one tenant (refilled continuously)."""
+
+    units: float
+    stamp: float
 
 
 @dataclass
@@ -80,6 +122,7 @@ class Tenant:
     dkim: dict[str, DkimConfig] = field(default_factory=dict)
     consents: dict[str, Consent] = field(default_factory=dict)
     token_requests: int = 0
+    stale: dict[str, Stale] = field(default_factory=dict)  # not saved: a restart outlasts any lag
 
     @property
     def prefix(self) -> str:
@@ -120,18 +163,22 @@ class EmulatorState:
     def __init__(
         self,
         *,
-        accepted_lag: float = 0.0,
+        profile: EmulatorProfile | None = None,
+        accepted_lag: float | None = None,
         page_size: int = 100,
         dkim_format: Literal["new", "old"] = "new",
         mx_format: Literal["new", "legacy"] = "new",
-        token_lifetime: int = 3599,
+        token_lifetime: int | None = None,
         seed: int | None = None,
     ) -> None:
-        self.accepted_lag = accepted_lag
+        self.profile = profile or EmulatorProfile.instant()
+        if accepted_lag is not None:
+            self.accepted_lag = accepted_lag
+        if token_lifetime is not None:
+            self.token_lifetime = token_lifetime
         self.page_size = page_size
         self.dkim_format = dkim_format
         self.mx_format = mx_format
-        self.token_lifetime = token_lifetime
         self.signing_key = secrets.token_bytes(32)
         self.apps: dict[str, App] = {}
         self.tenants: dict[str, Tenant] = {}
@@ -139,8 +186,26 @@ class EmulatorState:
         self.calls: list[CallRecord] = []
         self.in_flight: dict[str, int] = {}  # Graph requests being served, per tenant
         self.peak_in_flight: dict[str, int] = {}
+        self.buckets: dict[tuple[str, str], Bucket] = {}  # Graph resource units per (app, tenant)
         self.lock = threading.RLock()  # tests and the sandbox change state from other threads
         self._random = random.Random(seed)
+
+    # The two knobs that were attributes before profiles: kept settable, stored in the profile.
+    @property
+    def accepted_lag(self) -> float:
+        return self.profile.accepted_lag
+
+    @accepted_lag.setter
+    def accepted_lag(self, seconds: float) -> None:
+        self.profile = self.profile.with_(accepted_lag=seconds)
+
+    @property
+    def token_lifetime(self) -> int:
+        return self.profile.token_lifetime
+
+    @token_lifetime.setter
+    def token_lifetime(self, seconds: int) -> None:
+        self.profile = self.profile.with_(token_lifetime=seconds)
 
     # --- set-up (the sandbox and tests call these) ---------------------------------------
     def add_app(
@@ -165,6 +230,8 @@ class EmulatorState:
         """A tenant with its initial `<name>.onmicrosoft.com` domain, optionally consented."""
         prefix = "".join(c for c in name if c.isalnum()) or "tenant"
         with self.lock:
+            if self.profile.names_in_the_wild:
+                prefix = self._mixed_case(prefix)
             tenant = Tenant(tenant_id or str(uuid.uuid4()), f"{prefix}.onmicrosoft.com", name)
             initial = tenant.initial_domain.lower()
             tenant.domains[initial] = Domain(
@@ -177,14 +244,75 @@ class EmulatorState:
                 supported_services=["Email", "OfficeCommunicationsOnline"],
                 email_enabled_at=0.0,
             )
+            if self.profile.mail_onmicrosoft:
+                # Exchange's routing domain, present in every real tenant (the audit, §1).
+                mail = f"{prefix.lower()}.mail.onmicrosoft.com"
+                tenant.domains[mail] = Domain(
+                    mail,
+                    self._code(),
+                    self._mx(mail),
+                    is_verified=True,
+                    supported_services=["Email"],
+                    email_enabled_at=0.0,
+                    parent=initial,
+                )
             self.tenants[tenant.id] = tenant
             if consent_app:
                 self.consent(tenant.id, consent_app)
             return tenant
 
-    def consent(self, tenant_id: str, client_id: str, consent: Consent | None = None) -> None:
+    def consent(self, tenant_id: str, client_id: str, consent: Consent | None = None) -> Consent:
+        """An admin consents now. Consent grants API permissions only: the Exchange role is an
+        admin's separate step, `exchange_role_lag` seconds later in the profile."""
+        now = time.time()
         with self.lock:
-            self.tenants[tenant_id].consents[client_id] = consent or Consent()
+            if consent is None:
+                consent = Consent(role_from=now + self.profile.exchange_role_lag)
+            consent.granted_at = now
+            self.tenants[tenant_id].consents[client_id] = consent
+            return consent
+
+    def revoke_consent(self, tenant_id: str, client_id: str) -> None:
+        """The admin removes the app: new tokens are refused, issued ones live until they expire."""
+        with self.lock:
+            consent = self.tenants[tenant_id].consents.get(client_id)
+            if consent is not None:
+                consent.revoked = True
+
+    def restore_consent(self, tenant_id: str, client_id: str) -> None:
+        """Consent given again, with the permissions and role it had (the consent lag restarts)."""
+        with self.lock:
+            consent = self.tenants[tenant_id].consents[client_id]
+            consent.revoked = False
+            consent.granted_at = time.time()
+
+    def grant_exchange_role(self, tenant_id: str, client_id: str, granted: bool = True) -> None:
+        """An admin assigns (or removes) the Exchange Administrator role of the app, now."""
+        with self.lock:
+            consent = self.tenants[tenant_id].consents[client_id]
+            consent.exchange_admin_role = granted
+            consent.role_from = min(consent.role_from, time.time())
+
+    def add_existing_domain(
+        self,
+        tenant_id: str,
+        name: str,
+        *,
+        services: tuple[str, ...] | list[str] = EXISTING_SERVICES,
+        verified: bool = True,
+    ) -> Domain:
+        """A domain someone added to the tenant elsewhere, long ago: verified, with the services
+        an admin center leaves on (Email, Teams, Intune), known to Exchange. Graph cannot remove
+        its services other than Email, OfficeCommunicationsOnline and Yammer."""
+        with self.lock:
+            tenant = self.tenants[tenant_id]
+            domain = self.new_domain(name.lower())
+            domain.is_verified = verified
+            domain.supported_services = list(services)
+            domain.email_enabled_at = 0.0 if verified and "Email" in services else None
+            domain.locked_services = [s for s in services if s not in SETTABLE_SERVICES]
+            tenant.domains[domain.name] = domain
+            return domain
 
     def inject(self, fault: Fault) -> None:
         with self.lock:
@@ -209,16 +337,126 @@ class EmulatorState:
                 return tenant
         return None
 
-    def accepted(self, tenant: Tenant, domain: str) -> bool:
-        """Exchange knows a domain once it is verified with the Email service, after the lag."""
-        found = tenant.domains.get(domain)
+    def verified_parent(self, tenant: Tenant, name: str) -> str | None:
+        """The tenant's verified domain `name` is a subdomain of, if any (nearest first)."""
+        labels = name.split(".")
+        for i in range(1, len(labels) - 1):
+            parent = tenant.domains.get(".".join(labels[i:]))
+            if parent is not None and parent.is_verified and not parent.is_initial:
+                return parent.name
+        return None
+
+    def consent_effective(self, consent: Consent | None) -> bool:
+        """Tokens are issued: consent given, not revoked, and replicated to the token service."""
         return (
-            found is not None
-            and found.is_verified
-            and found.email_enabled_at is not None
-            and time.time() >= found.email_enabled_at + self.accepted_lag
+            consent is not None and not consent.revoked and time.time() >= consent.granted_at + self.profile.consent_lag
         )
 
+    def accepted(self, tenant: Tenant, domain: str) -> bool:
+        """Exchange knows a domain once it is verified with the Email service, after the lag
+        (a longer one when verify scheduled a takeover)."""
+        found = tenant.domains.get(domain)
+        if found is None or not found.is_verified or found.email_enabled_at is None:
+            return False
+        lag = self.accepted_lag
+        if found.takeover:
+            lag = max(lag, self.profile.takeover_accepted_lag)
+        return time.time() >= found.email_enabled_at + lag
+
+    # --- Entra replication ---------------------------------------------------------------
+    def before_write(self, tenant: Tenant, name: str) -> None:
+        """Call before changing or creating a domain: Graph's replicas keep serving the version
+        before the first write of a burst until `replication_lag` after the last one."""
+        lag = self.profile.replication_lag
+        if lag <= 0:
+            return
+        now = time.time()
+        with self.lock:
+            held = tenant.stale.get(name)
+            if held is None or now >= held.until:
+                held = Stale(copy.deepcopy(tenant.domains.get(name)), 0.0)
+            held.until = now + lag
+            tenant.stale[name] = held
+
+    def graph_view(self, tenant: Tenant, name: str) -> Domain | None:
+        """The domain as a Graph read sees it: a replica's stale copy, None while it is new."""
+        held = tenant.stale.get(name)
+        if held is not None and time.time() < held.until:
+            return held.previous
+        return tenant.domains.get(name)
+
+    def graph_domains(self, tenant: Tenant) -> list[Domain]:
+        """Every domain a Graph list sees: a new one may be missing, a changed one stale."""
+        names = set(tenant.domains) | set(tenant.stale)
+        views = (self.graph_view(tenant, name) for name in names)
+        return [d for d in views if d is not None and d.name in tenant.domains]
+
+    # --- throttling ----------------------------------------------------------------------
+    def spend(self, client_id: str, tenant_id: str, units: float = 1.0) -> float | None:
+        """Take resource units from the app+tenant bucket. None when granted, else the seconds
+        until the bucket holds enough (it refills continuously, `throttle_ru_per_10s` per 10 s)."""
+        capacity = self.profile.throttle_ru_per_10s
+        if capacity <= 0:
+            return None
+        rate = capacity / 10.0
+        now = time.monotonic()
+        with self.lock:
+            bucket = self.buckets.setdefault((client_id, tenant_id), Bucket(capacity, now))
+            bucket.units = min(capacity, bucket.units + (now - bucket.stamp) * rate)
+            bucket.stamp = now
+            if bucket.units >= units:
+                bucket.units -= units
+                return None
+            return (units - bucket.units) / rate
+
+    def usage(self, client_id: str, tenant_id: str) -> float:
+        """The share of the bucket spent, 0..1."""
+        capacity = self.profile.throttle_ru_per_10s
+        bucket = self.buckets.get((client_id, tenant_id))
+        if capacity <= 0 or bucket is None:
+            return 0.0
+        return 1.0 - bucket.units / capacity
+
+    def chance(self, probability: float) -> bool:
+        """True with `probability`, from the seeded RNG (never drawn when it is 0)."""
+        with self.lock:
+            return probability > 0 and self._random.random() < probability
+
+    # --- Exchange ------------------------------------------------------------------------
+    def preexisting_dkim(self, tenant: Tenant) -> None:
+        """Exchange made a disabled DKIM config (CnameMissing) for each custom domain it
+        accepted, as D1 says it may: New-DkimSigningConfig then finds one already there."""
+        if not self.profile.dkim_preexisting:
+            return
+        with self.lock:
+            for name in list(tenant.domains):
+                if name in tenant.dkim or name.endswith(".onmicrosoft.com") or not self.accepted(tenant, name):
+                    continue
+                config = self.new_dkim(tenant, name)
+                config.key_size = 2048  # [INF] the size Microsoft's own configs use
+                tenant.dkim[name] = config
+
+    def dkim_config(self, tenant: Tenant, name: str) -> DkimConfig | None:
+        """The config as Get/Set see it: not there until its keys are made."""
+        config = tenant.dkim.get(name)
+        if config is None or time.time() < config.ready_at:
+            return None
+        return config
+
+    def exchange_sees_cnames(self, config: DkimConfig, published: bool) -> bool:
+        """Exchange's own DNS view: the CNAMEs count once visible for `cname_sync_lag` seconds
+        since Exchange first saw them. [INF] The emulator looks only when asked, so the clock
+        starts at the first check that finds them."""
+        now = time.time()
+        with self.lock:
+            if not published:
+                config.cnames_seen_at = None
+                return False
+            if config.cnames_seen_at is None:
+                config.cnames_seen_at = now
+            return now >= config.cnames_seen_at + self.profile.cname_sync_lag
+
+    # --- call bookkeeping ----------------------------------------------------------------
     def take_fault(self, service: Service, target: str) -> Fault | None:
         with self.lock:
             for fault in self.faults:
@@ -299,22 +537,51 @@ class EmulatorState:
     def _letter(self) -> str:
         return self._random.choice("abnqrwy")
 
-    def _mx(self, domain: str) -> str:
-        if self.mx_format == "legacy":
-            return f"{dashes(domain)}.mail.protection.outlook.com"
-        return f"{dashes(domain)}.{self._letter()}-v1.mx.microsoft"
+    def _mixed_case(self, prefix: str) -> str:
+        """A prefix as admins type them (`AnhLe267`, `ContosoCorp`): the case kept, here drawn."""
+        chars = [c.upper() if self._random.random() < 0.5 else c.lower() for c in prefix]
+        letters = [i for i, c in enumerate(chars) if c.isalpha()]
+        if len(letters) >= 2:  # surely mixed: upper first letter, lower last
+            chars[letters[0]] = chars[letters[0]].upper()
+            chars[letters[-1]] = chars[letters[-1]].lower()
+        return "".join(chars)
+
+    def _token(self, domain: str) -> str:
+        """The MX/DKIM token as seen in the wild: hyphens inside labels dropped, dots as dashes,
+        and often a short suffix (`jasonshadow-com01c`, `findchild...-gov-uk01be2e`)."""
+        if not self.profile.names_in_the_wild:
+            return ""
+        token = "-".join(label.replace("-", "") for label in domain.split("."))
+        if token != dashes(domain) or self._random.random() < 0.5:
+            tail = self._random.choice(string.ascii_lowercase)
+            if self._random.random() < 0.3:
+                tail = "".join(self._random.choice("0123456789abcdef") for _ in range(4))
+            token += f"0{self._random.choice('1234')}{tail}"
+        return token
+
+    def _mx(self, domain: str, token: str = "") -> str:
+        token = token or dashes(domain)
+        legacy = self.mx_format == "legacy"
+        if self.profile.names_in_the_wild:
+            legacy = self._random.random() < 0.5  # both forms live side by side in one tenant
+        if legacy:
+            return f"{token}.mail.protection.outlook.com"
+        return f"{token}.{self._letter()}-v1.mx.microsoft"
 
     def new_domain(self, name: str) -> Domain:
-        return Domain(name, self._code(), self._mx(name))
+        token = self._token(name)
+        return Domain(name, self._code(), self._mx(name, token), token=token)
 
     def new_dkim(self, tenant: Tenant, domain: str) -> DkimConfig:
-        if self.dkim_format == "old":
-            suffix = tenant.initial_domain
-        else:
-            # One partition character per domain, the same for both selectors.
-            suffix = f"{tenant.prefix}.{self._letter()}-v1.dkim.mail.microsoft"
+        found = tenant.domains.get(domain)
+        token = found.mx_token if found is not None else dashes(domain)
+        old = self.dkim_format == "old"
+        if self.profile.names_in_the_wild:
+            old = self._random.random() < 0.5  # old-format domains stay old; new ones get the new form
+        # New format: one partition character per domain, the same for both selectors.
+        suffix = tenant.initial_domain if old else f"{tenant.prefix}.{self._letter()}-v1.dkim.mail.microsoft"
         return DkimConfig(
             domain,
-            f"selector1-{dashes(domain)}._domainkey.{suffix}",
-            f"selector2-{dashes(domain)}._domainkey.{suffix}",
+            f"selector1-{token}._domainkey.{suffix}",
+            f"selector2-{token}._domainkey.{suffix}",
         )

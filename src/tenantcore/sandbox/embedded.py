@@ -15,10 +15,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantcore.config import Settings
 from tenantcore.dnshealth.lookup import ResolverConfig
 from tenantcore.dnshealth.names import registrable_zone
 from tenantcore.dnshealth.records import DnsRecord
-from tenantcore.emulator import EmulatorState, ThreadedServer, create_app
+from tenantcore.emulator import EmulatorProfile, EmulatorState, ThreadedServer, create_app
 from tenantcore.emulator.state import Tenant as EmulatedTenant
 from tenantcore.microsoft import MicrosoftConfig
 from tenantcore.sandbox.dns_server import SandboxDnsServer, ZoneStore, restore, snapshot
@@ -36,6 +37,12 @@ MICROSOFT_PUBLIC_RECORDS = [
     ),
     ("autodiscover.outlook.com", "A", "52.98.0.1"),
 ]
+
+
+def emulator_profile(settings: Settings) -> EmulatorProfile:
+    """The profile TENANTCORE_SANDBOX_PROFILE names, with every TENANTCORE_SANDBOX_<KNOB> that is set."""
+    knobs = {name: getattr(settings, f"sandbox_{name}", None) for name in EmulatorProfile.knobs()}
+    return EmulatorProfile.named(settings.sandbox_profile).with_(**{k: v for k, v in knobs.items() if v is not None})
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -68,17 +75,37 @@ class _SaveOnChange:
 
 
 class Sandbox:
-    def __init__(self, data_dir: Path, dns_port: int = 0, emulator_port: int = 0, accepted_lag: float = 0.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        dns_port: int = 0,
+        emulator_port: int = 0,
+        accepted_lag: float | None = None,
+        profile: EmulatorProfile | None = None,
+    ) -> None:
         self.dir = data_dir / "sandbox"
         self.dns_port = dns_port
         self.emulator_port = emulator_port
         self.store = ZoneStore()
-        self.state = EmulatorState(accepted_lag=accepted_lag)
+        if profile is None:
+            # A caller that passes no profile (runtime.py, until it uses `from_settings`) gets
+            # the one the environment names, as `serve` reads every setting from it.
+            profile = emulator_profile(Settings())
+        self.state = EmulatorState(profile=profile, accepted_lag=accepted_lag)
         self._save_lock = threading.Lock()
         self.dns: SandboxDnsServer | None = None
         self.emulator: ThreadedServer | None = None
         self.client_id = ""
         self.client_secret = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Sandbox:
+        return cls(
+            settings.data_dir,
+            settings.sandbox_dns_port,
+            settings.sandbox_emulator_port,
+            profile=emulator_profile(settings),
+        )
 
     def start(self) -> Sandbox:
         self.dir.mkdir(parents=True, exist_ok=True)
