@@ -94,8 +94,7 @@ class Runtime:
         if bootstrap:
             self.first_keys = await self._bootstrap()
         if self.settings.sandbox:
-            s = self.settings
-            self.sandbox = Sandbox(s.data_dir, s.sandbox_dns_port, s.sandbox_emulator_port, s.sandbox_accepted_lag)
+            self.sandbox = Sandbox.from_settings(self.settings)
             self.sandbox.start()
 
     @classmethod

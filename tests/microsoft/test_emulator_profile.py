@@ -56,10 +56,11 @@ def test_settings_name_the_profile_and_override_single_knobs():
 
 def test_the_embedded_sandbox_takes_its_profile_from_the_environment(tmp_path, monkeypatch):
     assert Sandbox(tmp_path).state.profile == EmulatorProfile.instant()
-    assert Sandbox(tmp_path, accepted_lag=3).state.profile.accepted_lag == 3  # runtime.py's argument
+    assert Sandbox(tmp_path, accepted_lag=3).state.profile.accepted_lag == 3
+    assert Sandbox.from_settings(Settings(data_dir=tmp_path)).state.profile == EmulatorProfile.instant()
     monkeypatch.setenv("TENANTCORE_SANDBOX_PROFILE", "realistic")
     monkeypatch.setenv("TENANTCORE_SANDBOX_CONSENT_LAG", "0.1")
-    profile = Sandbox(tmp_path).state.profile
+    profile = Sandbox.from_settings(Settings(data_dir=tmp_path)).state.profile  # as `serve` builds it
     assert profile.name == "realistic" and profile.consent_lag == 0.1
     settings = Settings(data_dir=tmp_path, sandbox_profile="instant")
     assert Sandbox.from_settings(settings).state.profile.consent_lag == 0.1  # the env knob, on instant

@@ -34,7 +34,6 @@ from tenantcore.microsoft.errors import (
     MicrosoftError,
     MicrosoftUnavailable,
     Throttled,
-    Unauthorized,
 )
 from tenantcore.microsoft.transport import RoutedTransport
 from tenantcore.sandbox.dns_server import ZoneStore
@@ -189,9 +188,12 @@ async def test_a_domain_added_elsewhere_keeps_intune(ms, emulator, state, tenant
     name = existing.name
     got = await ms.graph.get_domain(tenant.id, name)
     assert got.supported_services == ("Email", "OfficeCommunicationsOnline", "Intune")
-    with pytest.raises(MicrosoftError) as refused:
-        await ms.graph.enable_email(tenant.id, name)  # sends ["Email"]: would drop Intune
-    assert refused.value.status == 400 and "Intune cannot be removed" in refused.value.message
+    async with raw(emulator) as client:  # a client that overwrites the collection is refused
+        refused = await client.patch(
+            f"{GRAPH}/domains/{name}", json={"supportedServices": ["Email"]}, headers=await auth(ms, tenant)
+        )
+    assert refused.status_code == 400 and "Intune cannot be removed" in refused.text
+    assert await ms.graph.enable_email(tenant.id, name) is False  # ours reads first: Email is there
 
     records = await ms.graph.service_configuration_records(tenant.id, name)
     by_service = {(r["supportedService"], r["recordType"], r["label"]) for r in records}
@@ -323,8 +325,11 @@ async def test_a_token_without_roles_gets_403_from_graph_and_401_from_exchange(m
     state.consent(tenant.id, CLIENT_ID, Consent(graph_roles=set(), exchange_manage_as_app=False))
     with pytest.raises(InsufficientPrivileges):
         await ms.graph.list_domains(tenant.id)
-    with pytest.raises(Unauthorized):
+    requests = tenant.token_requests
+    with pytest.raises(ExchangeAccessDenied) as denied:
         await ms.exchange.accepted_domains(tenant.id)
+    assert "Exchange.ManageAsApp" in denied.value.message  # says what consent lacks ...
+    assert tenant.token_requests == requests + 1  # ... after one token, not a refetch loop
     async with raw(emulator) as client:
         answer = await client.post(
             f"https://outlook.office365.com/adminapi/beta/{tenant.id}/InvokeCommand",
@@ -472,8 +477,15 @@ async def test_writes_whose_client_gave_up_still_complete(emulator, state, tenan
         assert tenant.domains[D].is_verified
 
         state.inject(Fault("latency", "graph", "/domains", count=1, latency=0.6))
-        with pytest.raises(MicrosoftUnavailable):
-            await clients.graph.enable_email(tenant.id, D)  # PATCH: timed out, not retried here
+        async with raw(emulator) as client:  # a PATCH whose client gives up after 0.3 s
+            with pytest.raises(httpx.TimeoutException):
+                await client.patch(
+                    f"{GRAPH}/domains/{D}",
+                    json={"supportedServices": ["Email"]},
+                    headers=await auth(clients, tenant),
+                    timeout=0.3,
+                )
+        await asyncio.sleep(0.5)
         assert tenant.domains[D].supported_services == ["Email"]
 
         state.inject(Fault("latency", "exchange", "New-DkimSigningConfig", count=1, latency=0.6))

@@ -87,11 +87,7 @@ class Sandbox:
         self.dns_port = dns_port
         self.emulator_port = emulator_port
         self.store = ZoneStore()
-        if profile is None:
-            # A caller that passes no profile (runtime.py, until it uses `from_settings`) gets
-            # the one the environment names, as `serve` reads every setting from it.
-            profile = emulator_profile(Settings())
-        self.state = EmulatorState(profile=profile, accepted_lag=accepted_lag)
+        self.state = EmulatorState(profile=profile or EmulatorProfile.instant(), accepted_lag=accepted_lag)
         self._save_lock = threading.Lock()
         self.dns: SandboxDnsServer | None = None
         self.emulator: ThreadedServer | None = None
