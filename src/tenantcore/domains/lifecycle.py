@@ -128,6 +128,13 @@ def checked(ms_tenant_id: str, report: HealthReport, interval: float) -> Change:
     return apply
 
 
+def due_now(domain: Domain) -> list[Event]:
+    """New evidence (a check that shows the next step is possible): the reconciler takes the
+    domain at once instead of at its next scheduled check."""
+    domain.next_check_at = now()
+    return []
+
+
 def first_scheduled(interval: float) -> Change:
     """A new domain was just checked: its first scheduled check falls anywhere in one interval."""
 

@@ -20,7 +20,7 @@ from tenantcore.db import now
 from tenantcore.dnshealth import HealthReport
 from tenantcore.dnshealth.exports import api_records, to_bind, to_csv
 from tenantcore.dnshealth.names import InvalidDomain, is_microsoft_domain, parse_domain
-from tenantcore.domains import lifecycle, repository
+from tenantcore.domains import lifecycle, onboarding, repository
 from tenantcore.domains.health import StoredHealth
 from tenantcore.domains.lifecycle import expected
 from tenantcore.domains.models import Domain
@@ -37,6 +37,7 @@ from tenantcore.domains.schemas import (
 )
 from tenantcore.domains.states import LISTED, DomainState
 from tenantcore.errors import TenantCoreError, domain_not_found, tenant_not_found
+from tenantcore.events.models import Event
 from tenantcore.microsoft import errors as ms
 from tenantcore.runtime import Runtime
 from tenantcore.tenants import repository as tenants_repo
@@ -78,8 +79,19 @@ def dkim_state(report: HealthReport) -> DkimVerificationState:
     return DkimVerificationState(status=report.dkim_status, message=message)
 
 
-async def _check(runtime: Runtime, tenant: Tenant, domain: Domain) -> tuple[HealthReport, lifecycle.Change]:
-    return await lifecycle.check(runtime.env(domain.mode), tenant, domain, runtime.settings.check_interval)
+async def _check(
+    runtime: Runtime, tenant: Tenant, domain: Domain, *then: lifecycle.Change
+) -> tuple[HealthReport, lifecycle.Change]:
+    """A fresh check as a change (then `then`). When it shows the domain ready for the
+    reconciler's next step, the domain is due at once: a check made here must not push that
+    step back by a whole check interval (an operator polling dkim-status would starve it)."""
+    report, checked = await lifecycle.check(runtime.env(domain.mode), tenant, domain, runtime.settings.check_interval)
+    after = [*then, lifecycle.due_now] if onboarding.ready(domain, report, runtime.settings) else list(then)
+
+    def apply(row: Domain) -> list[Event]:
+        return [e for change in (checked, *after) for e in change(row)]
+
+    return report, apply
 
 
 # --- add -------------------------------------------------------------------------------------
@@ -167,9 +179,8 @@ async def _finish_add(runtime: Runtime, tenant: Tenant, domain: Domain) -> tuple
             if keys is not None:
                 changes.append(keys)
                 draft = lifecycle.preview(draft, keys)
-    report, checked = await lifecycle.check(env, tenant, draft, runtime.settings.check_interval)
-    first = lifecycle.first_scheduled(runtime.settings.check_interval)
-    return await lifecycle.commit(runtime, domain, *changes, checked, first), report
+    report, checked = await _check(runtime, tenant, draft, lifecycle.first_scheduled(runtime.settings.check_interval))
+    return await lifecycle.commit(runtime, domain, *changes, checked), report
 
 
 async def _not_found_if_gone(runtime: Runtime, domain: Domain) -> None:

@@ -115,6 +115,7 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectTenant, just_co
     elif env.create_tenant is not None:  # the sandbox makes tenants on request
         await _check_ceiling(runtime, caller)
         ms_tenant_id = env.create_tenant(body.tenant_name or "Sandbox tenant")
+        just_consented = True  # made and consented this instant: consent may still be replicating
     else:
         raise TenantCoreError(
             400, "tenant_id_required", "Give the Microsoft tenant GUID (tenant_id) of a consented tenant."
