@@ -125,3 +125,36 @@ async def test_the_consent_error_redirect_without_state_is_understood(service):
         assert odd.status_code == 400 and odd.json()["detail"]["code"] == "invalid_consent_state"
         bare = await anonymous.get("/v1/tenants/callback")
         assert bare.status_code == 400 and bare.json()["detail"]["code"] == "invalid_consent_state"
+
+
+async def test_reads_right_after_a_write_wait_for_replication(tmp_path):
+    from ..running import Service
+
+    # Graph answers 404 (or refuses the PATCH as if unverified) for a while after each write.
+    lagging = Service(tmp_path / "data", sandbox_replication_lag=0.6, worker=False)
+    try:
+        async with lagging.client(lagging.keys["test"]) as api:
+            tenant_id = (await api.post("/v1/tenants", json={"tenant_name": "Lag"})).json()["tenant_id"]
+            base = f"/v1/tenants/{tenant_id}/domains"
+            added = await api.post(base, json={"domain": D})
+            assert added.status_code == 201, added.text
+            assert added.json()["verification_dns_records"]  # read once the create replicated
+            await api.post(f"{base}/{D}/dns/publish")
+            verified = await api.post(f"{base}/{D}/verify")
+            assert verified.status_code == 200, verified.text
+            emulated = lagging.runtime.sandbox.state.tenants[tenant_id].domains[D]
+            assert emulated.is_verified and "Email" in emulated.supported_services
+    finally:
+        lagging.stop()
+
+
+async def test_a_connect_right_after_consent_waits_for_it_to_replicate(tmp_path):
+    from ..running import Service
+
+    lagging = Service(tmp_path / "data", sandbox_consent_lag=1.0, worker=False)
+    try:
+        async with lagging.client(lagging.keys["test"]) as api:
+            connected = await api.post("/v1/tenants", json={"tenant_name": "Fresh"})  # consented just now
+            assert connected.status_code == 201, connected.text
+    finally:
+        lagging.stop()
