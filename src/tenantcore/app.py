@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import importlib.util
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -93,7 +93,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         finally:
             if worker is not None and task is not None:
                 worker.stop()
-                await task
+                # A batch may be waiting on Microsoft: give it a moment, then cut it short
+                # (its leases run out and another worker takes the domains).
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(task, timeout=5)
             await runtime.close()
 
     app = FastAPI(

@@ -9,7 +9,6 @@ import random
 from collections import Counter
 
 import httpx
-import pytest
 
 from tenantcore.emulator import Fault
 
@@ -18,21 +17,6 @@ from .helpers import duplicated, events, eventually, local_view, server_errors
 
 D = "mail.acme-corp.com"
 ROUNDS = 8
-
-
-@pytest.fixture
-def service(tmp_path, database_url):
-    running = Service(
-        tmp_path / "data",
-        database_url=database_url,
-        check_interval=0.5,
-        worker_idle=0.05,
-        followup_backoff=0.2,
-        reservation_timeout=2,
-        worker_lease=3,
-    )
-    yield running
-    running.stop()
 
 
 def microsoft_view(service: Service, tenant_id: str) -> dict[str, bool]:

@@ -20,20 +20,6 @@ from .helpers import eventually, local_view
 D = "mail.acme-corp.com"
 
 
-@pytest.fixture
-def service(tmp_path, database_url):
-    running = Service(
-        tmp_path / "data",
-        database_url=database_url,
-        check_interval=0.5,
-        worker_idle=0.05,
-        followup_backoff=0.2,
-        reservation_timeout=1,
-    )
-    yield running
-    running.stop()
-
-
 async def records_of(api, tenant_id: str, name: str) -> list:
     return (await api.get(f"/v1/tenants/{tenant_id}/domains/{name}/dns")).json()["verification_dns_records"]
 

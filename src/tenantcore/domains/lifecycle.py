@@ -32,7 +32,7 @@ from tenantcore.errors import TenantCoreError, domain_not_found
 from tenantcore.events.models import Event
 from tenantcore.events.service import event
 from tenantcore.microsoft import errors as ms
-from tenantcore.microsoft.graph import GraphDomain
+from tenantcore.microsoft.graph import GraphDomain, StillWanted
 from tenantcore.runtime import ModeEnv, Runtime
 from tenantcore.tenants.models import Tenant
 
@@ -219,13 +219,16 @@ async def settle_reservation(env: ModeEnv, tenant: Tenant, domain: Domain) -> Ch
     return created(found)
 
 
-async def refresh_records(env: ModeEnv, tenant: Tenant, domain: Domain, *, fresh: bool = False) -> Change:
+async def refresh_records(
+    env: ModeEnv, tenant: Tenant, domain: Domain, *, fresh: bool = False, keep_waiting: StillWanted | None = None
+) -> Change:
     """Read the records Microsoft wants published for the domain (`fresh`: right after a
-    write, when Graph's replicas may still answer 404)."""
+    write, when Graph's replicas may still answer 404, for as long as `keep_waiting` says the
+    domain is still wanted)."""
     graph = env.microsoft.graph
     verification, service = await asyncio.gather(
-        graph.verification_records(tenant.ms_tenant_id, domain.name, fresh=fresh),
-        graph.service_configuration_records(tenant.ms_tenant_id, domain.name, fresh=fresh),
+        graph.verification_records(tenant.ms_tenant_id, domain.name, fresh=fresh, keep_waiting=keep_waiting),
+        graph.service_configuration_records(tenant.ms_tenant_id, domain.name, fresh=fresh, keep_waiting=keep_waiting),
     )
     return records_read(verification, service)
 
@@ -237,12 +240,12 @@ async def verify(env: ModeEnv, tenant: Tenant, domain: Domain, by: str) -> Chang
     return verified(tenant.ms_tenant_id, by)
 
 
-async def enable_email(env: ModeEnv, tenant: Tenant, domain: Domain) -> Change:
+async def enable_email(env: ModeEnv, tenant: Tenant, domain: Domain, keep_waiting: StillWanted | None = None) -> Change:
     """Make sure the verified domain serves Email (keeping every other service it has), then
     read its records again: the service records (MX, SPF, autodiscover) are Microsoft's answer
     for the services the domain has, so what was read before verification may be stale."""
-    await env.microsoft.graph.enable_email(tenant.ms_tenant_id, domain.name, fresh=True)
-    return await refresh_records(env, tenant, domain, fresh=True)
+    await env.microsoft.graph.enable_email(tenant.ms_tenant_id, domain.name, fresh=True, keep_waiting=keep_waiting)
+    return await refresh_records(env, tenant, domain, fresh=True, keep_waiting=keep_waiting)
 
 
 async def create_dkim_keys(env: ModeEnv, tenant: Tenant, domain: Domain) -> Change | None:
@@ -274,6 +277,17 @@ async def remove(env: ModeEnv, tenant: Tenant, domain: Domain) -> None:
 
 
 # --- writing ---------------------------------------------------------------------------------
+
+
+def still_wanted(runtime: Runtime, domain: Domain) -> StillWanted:
+    """Whether the domain is still there to work on (not deleted, no delete under way)."""
+
+    async def ask() -> bool:
+        async with runtime.sessions() as session:
+            stored = await repository.get_by_id(session, domain.id)
+        return stored is not None and stored.state != DomainState.REMOVING
+
+    return ask
 
 
 async def commit(runtime: Runtime, domain: Domain, *changes: Change) -> Domain:

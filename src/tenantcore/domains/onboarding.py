@@ -18,6 +18,7 @@ from tenantcore.domains.states import DomainState
 from tenantcore.events.models import Event
 from tenantcore.events.service import event
 from tenantcore.microsoft import errors as ms
+from tenantcore.microsoft.graph import StillWanted
 from tenantcore.runtime import ModeEnv, Runtime
 from tenantcore.tenants.models import Tenant
 
@@ -84,8 +85,17 @@ def ready(domain: Domain, report: HealthReport, settings: Settings) -> bool:
     return any(_wants(domain, report, settings))
 
 
-async def next_step(env: ModeEnv, tenant: Tenant, domain: Domain, report: HealthReport, settings: Settings) -> FollowUp:
-    """Take the next onboarding step this check shows is ready; the changes to record."""
+async def next_step(
+    env: ModeEnv,
+    tenant: Tenant,
+    domain: Domain,
+    report: HealthReport,
+    settings: Settings,
+    wanted: StillWanted | None = None,
+) -> FollowUp:
+    """Take the next onboarding step this check shows is ready; the changes to record.
+    `wanted`: whether the domain is still there (a wait for Microsoft's replicas stops when
+    it is deleted meanwhile)."""
     wants_verify, wants_keys, wants_enable = _wants(domain, report, settings)
     if not (wants_verify or wants_keys or wants_enable) or not env.has_microsoft:
         return FollowUp()
@@ -97,7 +107,7 @@ async def next_step(env: ModeEnv, tenant: Tenant, domain: Domain, report: Health
             seen = lifecycle.preview(seen, done[-1])
         if seen.is_verified and settings.followup_dkim and not seen.dkim_config:
             # Email first (a no-op read when it is on): Exchange knows only domains that serve it.
-            done.append(await lifecycle.enable_email(env, tenant, seen))
+            done.append(await lifecycle.enable_email(env, tenant, seen, wanted))
             seen = lifecycle.preview(seen, done[-1])
             keys = await lifecycle.create_dkim_keys(env, tenant, seen)
             if keys is None:

@@ -167,7 +167,8 @@ async def _finish_add(runtime: Runtime, tenant: Tenant, domain: Domain) -> tuple
         # a failure below leaves a domain whose records the reconciler (or a new add) reads.
         domain = await lifecycle.commit(runtime, domain, made)
     try:
-        changes = [await lifecycle.refresh_records(env, tenant, domain, fresh=True)]
+        wanted = lifecycle.still_wanted(runtime, domain)
+        changes = [await lifecycle.refresh_records(env, tenant, domain, fresh=True, keep_waiting=wanted)]
     except ms.MicrosoftError:
         await _not_found_if_gone(runtime, domain)
         raise
@@ -253,7 +254,7 @@ async def verify(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: 
             ) from exc
         # Saved before the next Microsoft call: a failure below never loses the verification.
         domain = await lifecycle.commit(runtime, domain, made)
-    changes = [await lifecycle.enable_email(env, tenant, domain)]
+    changes = [await lifecycle.enable_email(env, tenant, domain, lifecycle.still_wanted(runtime, domain))]
     seen = lifecycle.preview(domain, *changes)  # the keys and the check see the new records
     keys = await _ensure_dkim_keys(runtime, tenant, seen)
     if keys is not None:

@@ -14,6 +14,7 @@ from tenantcore.microsoft.errors import DomainNotFound, DomainNotReplicated, gra
 from tenantcore.microsoft.http import MicrosoftHttp
 
 T = TypeVar("T")
+StillWanted = Callable[[], Awaitable[bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,17 +69,19 @@ class GraphClient:
         read = partial(self._call, "GET", self._path(domain), tenant, domain)
         return GraphDomain.from_graph(await (self._after_write(read) if fresh else read()))
 
-    async def _after_write(self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _after_write(self, call: Callable[[], Awaitable[T]], keep_waiting: StillWanted | None = None) -> T:
         """Run a read or update that follows a write, retrying while Graph's replicas lag
         (404, or a refusal from a replica that has not seen the write), for up to
-        `replication_wait` seconds with doubling waits."""
+        `replication_wait` seconds with doubling waits. A 404 cannot tell lag from a delete:
+        `keep_waiting` (asked before each wait) lets the caller stop waiting for a domain it
+        knows is gone."""
         deadline = time.monotonic() + self.http.config.replication_wait
         wait = 0.25
         while True:
             try:
                 return await call()
             except (DomainNotFound, DomainNotReplicated):
-                if time.monotonic() + wait > deadline:
+                if time.monotonic() + wait > deadline or (keep_waiting is not None and not await keep_waiting()):
                     raise
             await self.http.sleep(wait)
             wait = min(wait * 2, 8.0)
@@ -96,20 +99,24 @@ class GraphClient:
     async def delete_domain(self, tenant: str, domain: str) -> None:
         await self._call("DELETE", self._path(domain), tenant, domain)
 
-    async def verification_records(self, tenant: str, domain: str, *, fresh: bool = False) -> list[dict[str, Any]]:
+    async def verification_records(
+        self, tenant: str, domain: str, *, fresh: bool = False, keep_waiting: StillWanted | None = None
+    ) -> list[dict[str, Any]]:
         """Raw `domainDnsRecord`s; parse them with `tenantcore.dnshealth.records`."""
-        return await self._records(tenant, domain, "verificationDnsRecords", fresh)
+        return await self._records(tenant, domain, "verificationDnsRecords", fresh, keep_waiting)
 
     async def service_configuration_records(
-        self, tenant: str, domain: str, *, fresh: bool = False
+        self, tenant: str, domain: str, *, fresh: bool = False, keep_waiting: StillWanted | None = None
     ) -> list[dict[str, Any]]:
         """What Microsoft wants published for the domain's services; it depends on them
         (`supportedServices`), so read it again after they change."""
-        return await self._records(tenant, domain, "serviceConfigurationRecords", fresh)
+        return await self._records(tenant, domain, "serviceConfigurationRecords", fresh, keep_waiting)
 
-    async def _records(self, tenant: str, domain: str, which: str, fresh: bool) -> list[dict[str, Any]]:
+    async def _records(
+        self, tenant: str, domain: str, which: str, fresh: bool, keep_waiting: StillWanted | None
+    ) -> list[dict[str, Any]]:
         read = partial(self._call, "GET", f"{self._path(domain)}/{which}", tenant, domain)
-        page = await (self._after_write(read) if fresh else read())
+        page = await (self._after_write(read, keep_waiting) if fresh else read())
         return list(page.get("value", []))
 
     async def verify_domain(self, tenant: str, domain: str) -> GraphDomain:
@@ -117,16 +124,19 @@ class GraphClient:
         to Microsoft, `DomainInUse` when another tenant holds the domain."""
         return GraphDomain.from_graph(await self._call("POST", f"{self._path(domain)}/verify", tenant, domain))
 
-    async def enable_email(self, tenant: str, domain: str, *, fresh: bool = False) -> bool:
+    async def enable_email(
+        self, tenant: str, domain: str, *, fresh: bool = False, keep_waiting: StillWanted | None = None
+    ) -> bool:
         """Make sure a verified domain serves Email, as the admin center does after verification
         (Exchange then accepts it after a lag). A PATCH replaces the whole `supportedServices`
         collection, so it is read first and only Email is added to what the domain has: Teams
         (OfficeCommunicationsOnline), Intune or anything else of the customer's stays. True
         when a PATCH was sent; False when the domain served Email already."""
-        found = await self.get_domain(tenant, domain, fresh=fresh)
+        read = partial(self._call, "GET", self._path(domain), tenant, domain)
+        found = GraphDomain.from_graph(await (self._after_write(read, keep_waiting) if fresh else read()))
         if "Email" in found.supported_services:
             return False
         services = [*found.supported_services, "Email"]
         patch = partial(self._call, "PATCH", self._path(domain), tenant, domain, {"supportedServices": services})
-        await (self._after_write(patch) if fresh else patch())
+        await (self._after_write(patch, keep_waiting) if fresh else patch())
         return True

@@ -167,7 +167,8 @@ class Worker:
 
         async def follow(domain: Domain, tenant: Tenant, report: HealthReport) -> None:
             async with limit:
-                step = await onboarding.next_step(env, tenant, domain, report, self.settings)
+                wanted = lifecycle.still_wanted(self.runtime, domain)
+                step = await onboarding.next_step(env, tenant, domain, report, self.settings, wanted)
             if not step.changes:
                 return
             self.stats.followups += 1
