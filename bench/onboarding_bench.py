@@ -53,8 +53,9 @@ async def onboard(url: str, key: str, count: int, give_up_after: float) -> float
                 if all(s == "enabled" for s in states):
                     return time.monotonic() - start
                 if time.monotonic() - start > give_up_after:
-                    events = (await api.get("/v1/events", params={"limit": 200})).json()["events"]
-                    raise SystemExit(f"not all enabled after {give_up_after} s: {states} {[e['type'] for e in events][:20]}")
+                    events = (await api.get("/v1/events", params={"limit": 20})).json()["events"]
+                    seen = [e["type"] for e in events]
+                    raise SystemExit(f"not all enabled after {give_up_after} s: {states}; newest events: {seen}")
                 await asyncio.sleep(0.5)
         finally:
             publisher.cancel()
