@@ -132,3 +132,22 @@ async def _dead_reservations(service: Service, api, tenant_id: str, settled_by: 
     assert (
         await api.post(f"/v1/tenants/{tenant_id}/domains", json={"domain": "never.acme-corp.com"})
     ).status_code == 201
+
+
+async def test_a_delete_that_died_is_finished_and_never_adopted_back(service, api, tenant_id):
+    base = f"/v1/tenants/{tenant_id}/domains"
+    assert (await api.post(base, json={"domain": D})).status_code == 201
+    async with service.database() as session:  # the process died after marking, before Microsoft
+        old = now() - timedelta(seconds=5)
+        await session.execute(update(Domain).where(Domain.name == D).values(state="removing", updated_at=old))
+    assert D not in await local_view(api, tenant_id)
+    assert D not in (await api.post(f"/v1/tenants/{tenant_id}/sync")).json()["added"]  # name still taken
+    emulated = service.runtime.sandbox.state.tenants[tenant_id].domains
+
+    async def finished() -> bool:
+        async with service.database() as session:
+            row = await session.scalar(select(Domain.id).where(Domain.name == D))
+        return D not in emulated and row is None
+
+    await eventually(finished, within=5, what="the reconciler finishes the delete in Microsoft and here")
+    assert (await api.post(base, json={"domain": D})).status_code == 201  # the name is free again
