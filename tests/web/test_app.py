@@ -163,7 +163,8 @@ async def test_a_wrong_key_is_refused(browser, service):
 async def test_usable_with_the_keyboard_alone(browser, service):
     page = await (await browser.new_context(base_url=service.url)).new_page()
     await page.goto("/app/login")
-    await page.keyboard.type(service.keys["test"])  # the key field has focus on arrival
+    await expect(page.locator("input[name=api_key]")).to_be_focused()  # the key field has focus on arrival
+    await page.keyboard.type(service.keys["test"])
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
 
