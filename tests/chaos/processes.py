@@ -17,6 +17,17 @@ import httpx
 TENANTCORE = [str(Path(sys.executable).parent / "tenantcore")]  # the installed command
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` different loopback ports, each free for TCP and UDP (a port just released can be
+    handed out again by the next ask, so they are picked together)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def free_port() -> int:
     """A loopback port free for TCP and UDP (the sandbox DNS server takes both)."""
     while True:
@@ -78,13 +89,13 @@ class Process:
 
 class Serve(Process):
     def __init__(self, data_dir: Path, database_url: str, **settings: object) -> None:
-        self.port, self.emulator_port = free_port(), free_port()
+        self.port, self.emulator_port, dns_port = free_ports(3)
         env = {
             "TENANTCORE_DATA_DIR": str(data_dir),
             "TENANTCORE_DATABASE_URL": database_url,
             "TENANTCORE_PORT": str(self.port),
             "TENANTCORE_SANDBOX_EMULATOR_PORT": str(self.emulator_port),
-            "TENANTCORE_SANDBOX_DNS_PORT": str(free_port()),
+            "TENANTCORE_SANDBOX_DNS_PORT": str(dns_port),
         } | {f"TENANTCORE_{k.upper()}": str(v) for k, v in settings.items()}
         super().__init__(["serve"], env)
         self.url = f"http://127.0.0.1:{self.port}"
