@@ -148,12 +148,13 @@ async def write_back(session: AsyncSession, owner: str, checked: Sequence[Domain
     written = {d.id for d in fresh}
     released = [i for i in versions if i in only_release]
     again = [i for i in versions if i not in written and i not in only_release]
-    for group, values in ((released, {}), (again, {"next_check_at": now()})):
-        if group:  # `again` moved on under us: check it again, never overwrite it
-            await session.execute(
-                update(Domain)
-                .where(Domain.id.in_(group))
-                .values(release_values() | values)
-                .execution_options(synchronize_session=False)
-            )
-    return written | {i for i in released}
+    if released:
+        await release(session, owner, released)
+    if again:  # moved on under us: check it again, never overwrite it
+        await session.execute(
+            update(Domain)
+            .where(Domain.id.in_(again))
+            .values(release_values() | {"next_check_at": now()})
+            .execution_options(synchronize_session=False)
+        )
+    return written | set(released)
