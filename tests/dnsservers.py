@@ -69,9 +69,7 @@ def _serves(port: int, zone: str) -> bool:
     return answer.rcode() == dns.rcode.NOERROR and bool(answer.answer)
 
 
-def _start(
-    argv: list[str], ready: Callable[[], bool], what: str, log: Path, attempts: int = 5
-) -> subprocess.Popen[bytes] | None:
+def _start(argv: list[str], ready: Callable[[], bool], what: str, log: Path) -> subprocess.Popen[bytes] | None:
     """Start a server and wait until `ready()`; None if it exited (e.g. a port was taken between
     our check and its bind: the caller tries other ports)."""
     with log.open("ab") as out:
@@ -257,12 +255,21 @@ def pdns_server() -> Iterator[PowerDnsServer]:
                     ]
                 )
             )
-            argv = [pdns, f"--config-dir={root}", "--guardian=no", "--daemon=no", "--disable-syslog", f"--socket-dir={root}"]
+            argv = [
+                pdns,
+                f"--config-dir={root}",
+                "--guardian=no",
+                "--daemon=no",
+                "--disable-syslog",
+                f"--socket-dir={root}",
+            ]
             proc = _start(argv, lambda u=api_url: _pdns_api_ready(u, api_key), "pdns_server", root / "pdns.log")
             if proc is not None:
                 break
         else:
-            raise RuntimeError(f"pdns_server did not start in 5 attempts; log: {(root / 'pdns.log').read_text()[-2000:]}")
+            raise RuntimeError(
+                f"pdns_server did not start in 5 attempts; log: {(root / 'pdns.log').read_text()[-2000:]}"
+            )
         try:
             zones = tuple(f"p{i:02d}.test" for i in range(1, ZONE_COUNT + 1))
             server = PowerDnsServer("127.0.0.1", dns_port, api_url, api_key, zones)
