@@ -117,7 +117,7 @@ class LexiconProvider:
         for i in range(len(labels)):
             candidate = ".".join(labels[i:])
             if candidate not in self._zones:
-                self._zones[candidate] = await self._call(candidate, None, _holds_zone)
+                self._zones[candidate] = await self._call(candidate, None, _holds_zone, authenticate=False)
             if self._zones[candidate]:
                 return candidate
         return None
@@ -194,11 +194,19 @@ class LexiconProvider:
             settings["ttl"] = ttl
         return self._api(ConfigResolver().with_dict(settings))
 
-    async def _call(self, zone: str, record: str | None, work: Callable[[LexiconApi], T], ttl: int | None = None) -> T:
+    async def _call(
+        self,
+        zone: str,
+        record: str | None,
+        work: Callable[[LexiconApi], T],
+        ttl: int | None = None,
+        *,
+        authenticate: bool = True,
+    ) -> T:
         def run() -> T:
-            api = self._open(zone, ttl)
             # A fresh provider object per call: they cache zone data and are not thread-safe.
-            if work is not _holds_zone:
+            api = self._open(zone, ttl)
+            if authenticate:  # lexicon's providers look the zone up here (its id, its records)
                 api.authenticate()
             try:
                 return work(api)

@@ -12,11 +12,12 @@ import binascii
 
 import dns.asyncquery
 import dns.exception
+import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
-import dns.rrset
 import dns.tsig
 import dns.tsigkeyring
 import dns.update
