@@ -13,6 +13,7 @@ import pytest
 
 from tenantcore.sandbox.dns_server import SandboxDnsServer, ZoneStore
 
+from .dnsservers import knot_server, pdns_server  # noqa: F401  (fixtures for tests/dnsproviders)
 from .running import Service
 
 
