@@ -36,7 +36,15 @@ class Settings(BaseSettings):
     worker_pipelines: int = Field(2, ge=1, description="Batches a worker process has in flight at once.")
     followup_verify: bool = Field(True, description="Verify domains whose TXT has become visible.")
     followup_dkim: bool = Field(True, description="Create DKIM keys for verified domains, enable once CNAMEs show.")
-    followup_backoff: float = Field(60.0, description="First wait after a failed follow-up; doubles, capped at 6 h.")
+    followup_backoff: float = Field(
+        60.0, description="First wait after a failed follow-up on the same evidence; doubles, capped at 6 h."
+    )
+    onboarding_poll: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between DNS checks of a domain a DNS provider is onboarding (until DKIM is on); "
+        "grows with the domain's age to check_interval.",
+    )
     exchange_probe_interval: float = Field(
         300.0, gt=0, description="Seconds between asks of a tenant whose Exchange refused the app (role missing)."
     )

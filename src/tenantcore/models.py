@@ -5,6 +5,7 @@ from __future__ import annotations
 
 def load_all() -> None:
     import tenantcore.accounts.models
+    import tenantcore.dnsproviders.models
     import tenantcore.domains.models
     import tenantcore.events.models
     import tenantcore.tenants.models  # noqa: F401

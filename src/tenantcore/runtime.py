@@ -24,6 +24,7 @@ from tenantcore.config import Settings
 from tenantcore.db import create_engine, session_factory, transaction
 from tenantcore.dnshealth import HealthChecker, ResolverConfig
 from tenantcore.dnshealth.records import DnsRecord
+from tenantcore.dnsproviders.base import DnsProvider
 from tenantcore.errors import TenantCoreError
 from tenantcore.microsoft import MicrosoftClients, MicrosoftConfig
 from tenantcore.microsoft.config import Endpoints
@@ -88,6 +89,9 @@ class Runtime:
         self.sandbox: Sandbox | None = None
         self._envs: dict[str, ModeEnv] = {}
         self.first_keys: dict[str, str] = {}
+        # Opened DNS provider connections by provider id (rows never change: a new connection
+        # is a new row), so a provider's concurrency bound holds across requests.
+        self.dns_providers: dict[str, DnsProvider] = {}
 
     async def start(self, bootstrap: bool = True) -> None:
         await upgrade_async(self.settings.db_url)
@@ -173,6 +177,8 @@ class Runtime:
     async def close(self) -> None:
         for env in self._envs.values():
             await env.aclose()
+        for provider in self.dns_providers.values():
+            await provider.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
         await self.engine.dispose()

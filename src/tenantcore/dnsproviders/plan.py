@@ -126,10 +126,10 @@ def merge_spf(existing: str, wanted: str) -> str:
     have = {i.lower() for i in parse_spf(existing).includes}
     missing = [f"include:{i}" for i in parse_spf(wanted).includes if i.lower() not in have]
     terms = existing.split()
-    at = next(
-        (i for i, t in enumerate(terms) if i and (t.lstrip("+-~?").lower() == "all" or t.lower().startswith("redirect="))),
-        len(terms),
-    )
+    ends = [
+        i for i, t in enumerate(terms) if i and (t.lstrip("+-~?").lower() == "all" or t.lower().startswith("redirect="))
+    ]
+    at = ends[0] if ends else len(terms)
     return " ".join(terms[:at] + missing + terms[at:])
 
 
@@ -196,7 +196,8 @@ async def _decide(
     if "CNAME" in other_types:
         if record.purpose is Purpose.DMARC:
             return _Decision(Action.UNCHANGED, "a CNAME delegates DMARC to another service; kept", values)
-        return _Decision(Action.CONFLICT, f"a CNAME stands at {record.name}; no other record may live beside it", values)
+        reason = f"a CNAME stands at {record.name}; no other record may live beside it"
+        return _Decision(Action.CONFLICT, reason, values)
     if record.rtype == "MX":
         return _mx(record, values, mine, replace_mx)
     if record.purpose is Purpose.SPF:

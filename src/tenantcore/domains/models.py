@@ -50,5 +50,18 @@ class Domain(Base):
     check_count: Mapped[int] = mapped_column(Integer, default=0)
     followup_failures: Mapped[int] = mapped_column(Integer, default=0)
     followup_after: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # What the reconciler saw when it last backed off: new evidence (a record that appeared, a
+    # state that changed) ends the wait at once; the backoff only spaces out the same evidence.
+    followup_evidence: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    # Publishing through a DNS provider (tenantcore.dnsproviders): which one holds the zone,
+    # what TenantCore wrote there (so it deletes only that), and the wanted records' digest
+    # when they were last applied in full (new DKIM keys mean a new digest: apply again).
+    dns_provider_id: Mapped[str | None] = mapped_column(
+        ForeignKey("dns_providers.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    dns_zone: Mapped[str | None] = mapped_column(String(253), nullable=True)
+    auto_repair: Mapped[bool] = mapped_column(default=False, server_default="0")
+    dns_owned: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=list, nullable=True)
+    dns_applied: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)

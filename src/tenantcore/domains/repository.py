@@ -30,6 +30,12 @@ WRITABLE = (
     "records_read_at",
     "followup_failures",
     "followup_after",
+    "followup_evidence",
+    "dns_provider_id",
+    "dns_zone",
+    "auto_repair",
+    "dns_owned",
+    "dns_applied",
     *CHECK_COLUMNS,
 )
 

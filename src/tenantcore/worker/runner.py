@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from tenantcore.db import now
 from tenantcore.dnshealth import CheckTarget, HealthReport
-from tenantcore.domains import lifecycle, onboarding
+from tenantcore.domains import dns, lifecycle, onboarding
 from tenantcore.domains.models import Domain
 from tenantcore.errors import TenantCoreError
 from tenantcore.events.models import Event
@@ -162,13 +162,16 @@ class Worker:
         env = self.runtime.env(mode)
         targets = [CheckTarget(d.name, lifecycle.expected(d), d.is_verified) for d, _ in group]
         reports = await env.checker.check_many(targets)
-        interval = self.settings.check_interval
         limit = asyncio.Semaphore(FOLLOWUP_CONCURRENCY)
 
         async def follow(domain: Domain, tenant: Tenant, report: HealthReport) -> None:
             async with limit:
                 wanted = lifecycle.still_wanted(self.runtime, domain)
-                step = await onboarding.next_step(env, tenant, domain, report, self.settings, wanted)
+
+                async def publish(seen: Domain) -> tuple[list[lifecycle.Change], bool]:
+                    return await dns.reconcile(self.runtime, tenant.ms_tenant_id, seen)
+
+                step = await onboarding.next_step(env, tenant, domain, report, self.settings, wanted, publish)
             if not step.changes:
                 return
             self.stats.followups += 1
@@ -181,7 +184,7 @@ class Worker:
                     step.throttled_for,
                 )
             # The check is recorded with the step (one version-checked write, its events once).
-            checked = lifecycle.checked(tenant.ms_tenant_id, report, interval)
+            checked = lifecycle.checked(tenant.ms_tenant_id, report, onboarding.interval(domain, self.settings))
             with contextlib.suppress(TenantCoreError):  # deleted meanwhile: nothing to record
                 await lifecycle.commit(self.runtime, domain, checked, *step.changes)
             committed.add(domain.id)
@@ -195,7 +198,7 @@ class Worker:
         )
         # Everything else is written in one batch: the check applied here, version-checked there.
         return {
-            d.id: lifecycle.checked(t.ms_tenant_id, r, interval)(d)
+            d.id: lifecycle.checked(t.ms_tenant_id, r, onboarding.interval(d, self.settings))(d)
             for (d, t), r in zip(group, reports, strict=True)
             if d.id not in committed
         }
