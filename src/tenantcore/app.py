@@ -22,6 +22,7 @@ from tenantcore.accounts.routes import router as keys_router
 from tenantcore.api import errors
 from tenantcore.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from tenantcore.config import Settings
+from tenantcore.dnsproviders.routes import router as dns_providers_router
 from tenantcore.domains.routes import router as domains_router
 from tenantcore.events.routes import router as events_router
 from tenantcore.runtime import Runtime
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     errors.install(app)
     app.include_router(tenants_router)
     app.include_router(domains_router)
+    app.include_router(dns_providers_router)
     app.include_router(keys_router)
     app.include_router(events_router)
     app.include_router(web_router)

@@ -6,16 +6,23 @@ from fastapi import APIRouter, Query, Response
 
 from tenantcore.api.deps import CallerDep, RuntimeDep, SessionDep, TenantId
 from tenantcore.api.downloads import download
-from tenantcore.domains import repository, service
+from tenantcore.domains import publishing, repository, service
 from tenantcore.domains.schemas import (
     AddDomain,
     AddDomainResult,
+    ApplyDns,
+    BulkAdd,
+    BulkResult,
     DkimStatus,
+    DnsApplyOut,
+    DnsLinkOut,
+    DnsPlanOut,
     DomainDns,
     DomainItem,
     DomainList,
     EnableDkimResult,
     Health,
+    LinkDns,
     Published,
     VerifyResult,
 )
@@ -39,6 +46,14 @@ async def add_domain(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId
     """Add a domain in Microsoft 365 and return the DNS records to publish."""
     tenant, domain, report = await service.add(runtime, caller, tenant_id, body.domain)
     return service.add_response(tenant, domain, report)
+
+
+@router.post("/bulk", response_model=BulkResult)
+async def bulk_add(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, body: BulkAdd) -> BulkResult:
+    """Add many domains at once, up to the tenant's free slots: one result per domain, and a
+    failure of one never stops the others. With a DNS provider holding their zones, the
+    reconciler publishes, verifies and enables DKIM on each with no further call."""
+    return await service.bulk_add(runtime, caller, tenant_id, body.domains)
 
 
 @router.post("/{domain_name}/verify", response_model=VerifyResult)
@@ -108,10 +123,40 @@ async def export(
     return download(service.export(domain, format))
 
 
+@router.get("/{domain_name}/dns/plan", response_model=DnsPlanOut)
+async def dns_plan(
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    tenant_id: TenantId,
+    domain_name: str,
+    replace_mx: Annotated[bool, Query(description="Plan replacing MX hosts that are not Microsoft's")] = False,
+) -> DnsPlanOut:
+    """For each record Microsoft wants, what the DNS provider holds now and what applying would
+    change: create, update, unchanged, or conflict with the reason. Changes nothing."""
+    return await publishing.plan(runtime, caller, tenant_id, domain_name, replace_mx)
+
+
+@router.post("/{domain_name}/dns/apply", response_model=DnsApplyOut)
+async def dns_apply(
+    runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str, body: ApplyDns | None = None
+) -> DnsApplyOut:
+    """Apply the plan at the domain's DNS provider (test keys with none linked: the sandbox
+    DNS). Conflicts are left as they are; a provider error names the record and why."""
+    return await publishing.apply(runtime, caller, tenant_id, domain_name, (body or ApplyDns()).replace_mx)
+
+
+@router.put("/{domain_name}/dns/provider", response_model=DnsLinkOut)
+async def dns_provider(
+    runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str, body: LinkDns
+) -> DnsLinkOut:
+    """Choose which DNS provider publishes the domain's records, and whether drift is repaired."""
+    return await publishing.link(runtime, caller, tenant_id, domain_name, body.provider_id, body.auto_repair)
+
+
 @router.post("/{domain_name}/dns/publish", response_model=Published)
 async def publish(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> Published:
-    """Test mode: write the records into the sandbox DNS (live: no DNS provider yet)."""
-    return await service.publish(runtime, caller, tenant_id, domain_name)
+    """Apply the records (an alias of `dns/apply`, kept from the sandbox's first API)."""
+    return await publishing.publish(runtime, caller, tenant_id, domain_name)
 
 
 @router.delete("/{domain_name}", status_code=204)

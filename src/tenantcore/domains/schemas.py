@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -226,3 +226,83 @@ class Published(BaseModel):
     domain_name: str
     published: list[dict[str, Any]]
     dns_status: DnsStatus
+
+
+class PlannedRecordOut(BaseModel):
+    purpose: str
+    name: str
+    type: str
+    wanted: str
+    action: Literal["create", "update", "unchanged", "conflict"]
+    current: list[str] = Field(description="What the provider holds at this name and type now.")
+    after: list[str] = Field(description="What it will hold once applied (unchanged for a conflict).")
+    reason: str
+
+
+class DnsProviderRef(BaseModel):
+    id: str | None
+    name: str
+    kind: str
+    zone: str
+
+
+class DnsPlanOut(BaseModel):
+    domain_name: str
+    provider: DnsProviderRef
+    auto_repair: bool
+    changes: int
+    conflicts: int
+    records: list[PlannedRecordOut]
+
+
+class ApplyDns(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    replace_mx: bool = Field(False, description="Replace MX hosts that are not Microsoft's (mail moves to Microsoft).")
+
+
+class DnsApplyOut(BaseModel):
+    status: Literal["success"]
+    domain_name: str
+    provider: DnsProviderRef
+    written: list[str] = Field(description="Record sets written, as 'NAME TYPE'.")
+    records: list[PlannedRecordOut] = Field(description="The plan that was applied.")
+
+
+class LinkDns(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider_id: str | None = Field(
+        "keep",
+        description="A provider's id, 'auto' (the one holding the longest matching zone), null (none) "
+        "or 'keep' (as it is: only auto_repair changes).",
+    )
+    auto_repair: bool | None = Field(None, description="Apply the plan again when records drift at the provider.")
+
+
+class DnsLinkOut(BaseModel):
+    domain_name: str
+    provider: DnsProviderRef | None
+    auto_repair: bool
+
+
+class BulkAdd(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"domains": ["acme-mail.com", "acme-send.com"]}]}
+    )
+
+    domains: list[str] = Field(min_length=1, max_length=100, description="Up to 100 names; one result each.")
+
+
+class BulkItem(BaseModel):
+    domain: str
+    status: Literal["added", "failed"]
+    error: dict[str, str] | None = None
+    dns_provider: str | None = Field(None, description="The provider that will publish its records, if any.")
+
+
+class BulkResult(BaseModel):
+    tenant_id: str
+    added: int
+    failed: int
+    results: list[BulkItem]

@@ -5,6 +5,7 @@ ownership, the shape of answers)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import uuid
@@ -20,12 +21,16 @@ from tenantcore.db import now
 from tenantcore.dnshealth import HealthReport
 from tenantcore.dnshealth.exports import api_records, to_bind, to_csv
 from tenantcore.dnshealth.names import InvalidDomain, is_microsoft_domain, parse_domain
-from tenantcore.domains import lifecycle, onboarding, repository
+from tenantcore.dnsproviders import repository as providers_repo
+from tenantcore.dnsproviders import service as providers
+from tenantcore.domains import dns, lifecycle, onboarding, repository
 from tenantcore.domains.health import StoredHealth
 from tenantcore.domains.lifecycle import expected
 from tenantcore.domains.models import Domain
 from tenantcore.domains.schemas import (
     AddDomainResult,
+    BulkItem,
+    BulkResult,
     DkimStatus,
     DkimVerificationState,
     DnsStatus,
@@ -33,10 +38,9 @@ from tenantcore.domains.schemas import (
     DomainSummary,
     Health,
     LiveDnsStatus,
-    Published,
 )
 from tenantcore.domains.states import LISTED, DomainState
-from tenantcore.errors import TenantCoreError, domain_not_found, tenant_not_found
+from tenantcore.errors import TenantCoreError, domain_not_found, from_microsoft, tenant_not_found
 from tenantcore.events.models import Event
 from tenantcore.microsoft import errors as ms
 from tenantcore.runtime import Runtime
@@ -180,8 +184,28 @@ async def _finish_add(runtime: Runtime, tenant: Tenant, domain: Domain) -> tuple
             if keys is not None:
                 changes.append(keys)
                 draft = lifecycle.preview(draft, keys)
-    report, checked = await _check(runtime, tenant, draft, lifecycle.first_scheduled(runtime.settings.check_interval))
+    link = await _provider_link(runtime, draft)
+    if link is not None:
+        # A provider will publish the records: the reconciler takes the domain at once.
+        changes.append(link)
+        draft = lifecycle.preview(draft, link)
+        then = lifecycle.due_now
+    else:
+        then = lifecycle.first_scheduled(runtime.settings.check_interval)
+    report, checked = await _check(runtime, tenant, draft, then)
     return await lifecycle.commit(runtime, domain, *changes, checked), report
+
+
+async def _provider_link(runtime: Runtime, domain: Domain) -> lifecycle.Change | None:
+    """The account's DNS provider holding the longest zone that contains the domain, as a
+    change linking it (None: no provider holds it, or it is linked already)."""
+    if domain.dns_provider_id is not None:
+        return None
+    caller = Caller(domain.account_id, domain.mode, "")
+    async with runtime.sessions() as session:
+        rows = await providers_repo.for_caller(session, caller)
+    found = await providers.find_for(runtime, rows, domain.name) if rows else None
+    return dns.linked(*found) if found is not None else None
 
 
 async def _not_found_if_gone(runtime: Runtime, domain: Domain) -> None:
@@ -376,29 +400,6 @@ async def dns_check(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_nam
     return tenant, await lifecycle.commit(runtime, domain, checked)
 
 
-async def publish(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> Published:
-    tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
-    publisher = runtime.env(caller.mode).publisher
-    if publisher is None:
-        raise TenantCoreError(
-            400,
-            "no_dns_provider",
-            "No DNS provider is connected for live domains yet: publish the records at your registrar "
-            "(GET …/dns/export gives BIND or CSV).",
-        )
-    records = expected(domain)
-    publisher.publish(records.records)
-    _, checked = await _check(runtime, tenant, domain)
-    domain = await lifecycle.commit(runtime, domain, checked)
-    shaped = api_records(records)
-    return Published(
-        status="success",
-        domain_name=domain.name,
-        published=shaped["verification_dns_records"] + shaped["service_configuration_records"],
-        dns_status=dns_status(domain),
-    )
-
-
 async def delete(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> None:
     tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
     # Marked first, so a sync that read Microsoft's list before the delete does not adopt the
@@ -411,5 +412,48 @@ async def delete(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: 
         if isinstance(exc, ms.DomainHasReferences):
             raise TenantCoreError(409, "domain_has_references", exc.message) from exc
         raise
+    await dns.take_back(runtime, domain)
     async with runtime.transaction() as session:
         await repository.remove(session, domain.id)
+
+
+# --- many at once ----------------------------------------------------------------------------
+
+BULK_CONCURRENCY = 4  # adds in flight: each is a few Microsoft calls, and the tenant lock serialises slots
+
+
+async def bulk_add(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_names: list[str]) -> BulkResult:
+    """Add each name as `add` would, a few at a time; every name gets its own result."""
+    await tenants.get(runtime, caller, ms_tenant_id)  # an unknown tenant is one 404, not N
+    limit = asyncio.Semaphore(BULK_CONCURRENCY)
+    seen: set[str] = set()
+
+    async def one(raw: str) -> BulkItem:
+        name = raw.strip().lower().rstrip(".")
+        if name in seen:
+            return BulkItem(
+                domain=raw, status="failed", error=_error("duplicate_in_request", f"{raw} is listed twice.")
+            )
+        seen.add(name)
+        async with limit:
+            try:
+                _, domain, _ = await add(runtime, caller, ms_tenant_id, raw)
+            except TenantCoreError as exc:
+                return BulkItem(domain=raw, status="failed", error=_error(exc.code, exc.message))
+            except ms.MicrosoftError as exc:
+                error = from_microsoft(exc)
+                return BulkItem(domain=raw, status="failed", error=_error(error.code, error.message))
+        provider = None
+        if domain.dns_provider_id is not None:
+            async with runtime.sessions() as session:
+                row = await providers_repo.get(session, domain.dns_provider_id)
+            provider = row.name if row is not None else None
+        return BulkItem(domain=domain.name, status="added", dns_provider=provider)
+
+    results = await asyncio.gather(*(one(raw) for raw in raw_names))
+    added = sum(1 for r in results if r.status == "added")
+    return BulkResult(tenant_id=ms_tenant_id, added=added, failed=len(results) - added, results=list(results))
+
+
+def _error(code: str, message: str) -> dict[str, str]:
+    return {"code": code, "message": message}

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from tenantcore.accounts.service import Caller, caller_of_key
 from tenantcore.api.downloads import download
 from tenantcore.dnshealth.names import registrable_zone, relative_to
-from tenantcore.domains import lifecycle
+from tenantcore.domains import lifecycle, publishing
 from tenantcore.domains import service as domains
 from tenantcore.errors import TenantCoreError
 from tenantcore.events import service as events
@@ -34,7 +34,7 @@ CALLS = {
     "check": (domains.dns_check, "DNS re-checked."),
     "verify": (domains.verify, "Verified in Microsoft 365."),
     "enable-dkim": (domains.enable_dkim, "DKIM enabled."),
-    "publish": (domains.publish, "Records published to the sandbox DNS."),
+    "publish": (publishing.publish, "Records applied at the DNS provider."),
 }
 
 
