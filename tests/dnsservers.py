@@ -143,6 +143,10 @@ zone:
 """
 
 
+# Zones of their own for the zero-touch onboarding tests (the provider tests write the k zones).
+ONBOARDING_ZONES = tuple(f"o{i:02d}.test" for i in range(1, 13))
+
+
 @pytest.fixture(scope="session")
 def knot_server() -> Iterator[KnotServer]:
     knotd = _binary(KNOTD, "knot")
@@ -150,7 +154,7 @@ def knot_server() -> Iterator[KnotServer]:
     try:
         for sub in ("zones", "db", "run"):
             (root / sub).mkdir()
-        zones = tuple(f"k{i:02d}.test" for i in range(1, ZONE_COUNT + 1))
+        zones = tuple(f"k{i:02d}.test" for i in range(1, ZONE_COUNT + 1)) + ONBOARDING_ZONES
         for zone in zones:
             (root / "zones" / f"{zone}.zone").write_text(
                 f"$TTL 60\n@ SOA ns.{zone}. hostmaster.{zone}. 1 3600 600 86400 60\n@ NS ns.{zone}.\n"

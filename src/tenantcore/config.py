@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     sandbox: bool = True
     sandbox_dns_port: int = 0  # 0: any free loopback port
     sandbox_emulator_port: int = 0
+    sandbox_dns_delegations: dict[str, str] = Field(
+        default_factory=dict,
+        description='Zones the sandbox DNS passes on to another server, e.g. {"example.test": "127.0.0.1:5353"}: '
+        "test domains published through a real provider are seen by the emulator and the checks.",
+    )
     sandbox_profile: Literal["instant", "realistic"] = Field(
         "instant",
         description="How real the emulated Microsoft is: instant, or realistic (replication lag, throttling, "

@@ -46,6 +46,9 @@ class ZoneStore:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._zones: dict[str, dict[str, list[StoredRecord]]] = {}
+        # Zones served by another DNS server (Knot, PowerDNS...): the sandbox plays the
+        # Internet's resolution and passes their questions on, as a delegation would.
+        self.delegations: dict[str, tuple[str, int]] = {}
         self.serial = 1
 
     # --- writing -------------------------------------------------------------------------
@@ -121,6 +124,22 @@ class ZoneStore:
         with self._lock:
             kept = [r for r in self._zones[zone].get(name, []) if not (r.rtype == rtype and r.value == value)]
             self._zones[zone][name] = kept
+
+    def delegate(self, zone: str, address: str) -> None:
+        """Serve `zone` from the DNS server at `address` ("host:port")."""
+        host, _, port = address.rpartition(":")
+        with self._lock:
+            self.delegations[normalize(zone)] = (host or "127.0.0.1", int(port or 53))
+
+    def delegation_of(self, name: str) -> tuple[str, int] | None:
+        """The server a delegated zone containing `name` lives on (None: not delegated)."""
+        labels = normalize(name).split(".")
+        with self._lock:
+            for i in range(len(labels)):
+                found = self.delegations.get(".".join(labels[i:]))
+                if found is not None:
+                    return found
+        return None
 
     # --- reading -------------------------------------------------------------------------
     def zone_of(self, name: str) -> str | None:
@@ -206,6 +225,9 @@ class ZoneResolver(BaseResolver):
         reply.header.aa = 1
         qname = str(request.q.qname).rstrip(".").lower()
         qtype = QTYPE.get(request.q.qtype)
+        upstream = self.store.delegation_of(qname) if qname and self.store.delegations else None
+        if upstream is not None:
+            return self._forward(request, upstream)
         zone = self.store.zone_of(qname) if qname else None
         if zone is None:
             reply.header.aa = 0
@@ -237,6 +259,16 @@ class ZoneResolver(BaseResolver):
             return reply
         return reply
 
+    @staticmethod
+    def _forward(request: DNSRecord, upstream: tuple[str, int]) -> DNSRecord:
+        try:  # over TCP: the answer comes back whole, and our handler truncates for UDP clients
+            return DNSRecord.parse(request.send(upstream[0], upstream[1], tcp=True, timeout=2.0))
+        except (OSError, ValueError) as exc:
+            log.warning("sandbox DNS: %s:%d did not answer for %s: %s", *upstream, request.q.qname, exc)
+            reply = request.reply()
+            reply.header.rcode = RCODE.SERVFAIL
+            return reply
+
 
 class _EdnsAwareHandler(DNSHandler):
     """Echoes EDNS and truncates UDP answers to the client's advertised size (512 without
@@ -246,7 +278,7 @@ class _EdnsAwareHandler(DNSHandler):
         request = DNSRecord.parse(data)
         reply = self.server.resolver.resolve(request, self)
         opt = [rr for rr in request.ar if rr.rtype == QTYPE.OPT]
-        if opt:
+        if opt and not any(rr.rtype == QTYPE.OPT for rr in reply.ar):  # a forwarded answer has its own
             reply.add_ar(EDNS0(udp_len=EDNS_PAYLOAD))
         packed = reply.pack()
         if self.server.socket_type == socket.SOCK_DGRAM:

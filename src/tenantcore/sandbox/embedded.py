@@ -82,11 +82,14 @@ class Sandbox:
         emulator_port: int = 0,
         accepted_lag: float | None = None,
         profile: EmulatorProfile | None = None,
+        delegations: dict[str, str] | None = None,
     ) -> None:
         self.dir = data_dir / "sandbox"
         self.dns_port = dns_port
         self.emulator_port = emulator_port
         self.store = ZoneStore()
+        for zone, address in (delegations or {}).items():
+            self.store.delegate(zone, address)
         self.state = EmulatorState(profile=profile or EmulatorProfile.instant(), accepted_lag=accepted_lag)
         self._save_lock = threading.Lock()
         self.dns: SandboxDnsServer | None = None
@@ -101,6 +104,7 @@ class Sandbox:
             settings.sandbox_dns_port,
             settings.sandbox_emulator_port,
             profile=emulator_profile(settings),
+            delegations=settings.sandbox_dns_delegations,
         )
 
     def start(self) -> Sandbox:
@@ -141,7 +145,7 @@ class Sandbox:
     def register(self, domain: str) -> None:
         """The sandbox is also the registrar: a domain added in test mode is one you own, so its
         zone exists (empty until records are published) and DNS answers for it."""
-        if self.store.zone_of(domain) is None:
+        if self.store.zone_of(domain) is None and self.store.delegation_of(domain) is None:
             self.store.add_zone(registrable_zone(domain))
             self.save()
 
