@@ -99,7 +99,7 @@ async def check_served(host: str, port: int, rows: dict[str, Domain], zones: tup
             target = domain.dkim_config[f"Selector{index}CNAME"].lower().rstrip(".")  # type: ignore[index]
             assert await served(host, port, f"{selector}._domainkey.{zone}", "CNAME") == [target]
     # What the user had is kept: their SPF merged (its terms and `~all` too), the strict DMARC untouched.
-    merged = [t for t in await served(host, port, zones[1], "TXT") if t.startswith("v=spf1")][0]
+    merged = next(t for t in await served(host, port, zones[1], "TXT") if t.startswith("v=spf1"))
     assert merged == "v=spf1 ip4:192.0.2.10 mx include:spf.protection.outlook.com ~all"
     assert await served(host, port, f"_dmarc.{zones[2]}", "TXT") == [STRICT_DMARC]
     assert (await served(host, port, f"_dmarc.{zones[0]}", "TXT"))[0].startswith("v=DMARC1; p=quarantine")
