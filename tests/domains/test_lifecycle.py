@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, select
 from tenantcore.accounts.models import Account
 from tenantcore.config import Settings
 from tenantcore.db import now
+from tenantcore.dnshealth.records import Purpose
 from tenantcore.domains import lifecycle, onboarding, repository
 from tenantcore.domains.health import StoredHealth
 from tenantcore.domains.models import Domain
@@ -140,3 +141,48 @@ def test_failed_follow_ups_back_off_doubling_and_only_real_failures_raise_an_eve
     assert domain.followup_after - now() <= timedelta(seconds=onboarding.BACKOFF_CAP)
     onboarding.succeeded(domain)
     assert (domain.followup_failures, domain.followup_after) == (0, None)
+
+
+async def test_a_backoff_holds_on_the_same_evidence_and_new_evidence_ends_it(store, dns_server, tmp_path: Path):
+    """The follow-up waits out its backoff only while checks show the same thing: a record
+    that appears (new evidence) makes the next step due at once, and its backoff starts over."""
+    from tenantcore.dnshealth import HealthChecker, ResolverConfig
+
+    name = "acme-corp.com"
+    dkim = {
+        "Selector1CNAME": "selector1-acme-corp-com._domainkey.t.onmicrosoft.com",
+        "Selector2CNAME": "selector2-acme-corp-com._domainkey.t.onmicrosoft.com",
+    }
+    domain = Domain(
+        name=name,
+        account_id="a",
+        mode="live",
+        state=DomainState.VERIFIED,
+        is_verified=True,
+        dkim_config=dkim,
+        verification_records=[],
+        service_records=[],
+    )
+    domain.followup_failures = 0
+    checker = HealthChecker(ResolverConfig(nameservers=(dns_server.address,), timeout=1.0, tries=1))
+    settings = Settings(data_dir=tmp_path, sandbox=False)
+    store.add_zone(name)
+    store.publish(lifecycle.expected(domain).of(Purpose.DKIM))
+    report = await checker.check(name, lifecycle.expected(domain), True)
+    assert report.ready_to_enable and onboarding.ready(domain, report, settings)
+
+    for _ in range(3):  # Exchange keeps saying the CNAMEs are missing: the same evidence backs off
+        onboarding.backed_off(60, MS_TENANT, seen=onboarding.evidence(domain, report))(domain)
+    assert domain.followup_failures == 3
+    again = await checker.check(name, lifecycle.expected(domain), True)
+    assert not onboarding.ready(domain, again, settings)
+
+    store.publish(lifecycle.expected(domain).of(Purpose.DMARC))  # something new shows in DNS
+    fresh = await checker.check(name, lifecycle.expected(domain), True)
+    assert fresh.fingerprint != report.fingerprint
+    assert onboarding.ready(domain, fresh, settings)
+    onboarding.backed_off(60, MS_TENANT, seen=onboarding.evidence(domain, fresh))(domain)
+    assert domain.followup_failures == 1  # new evidence: the backoff starts from the first wait
+
+    onboarding.deferred(30)(domain)  # Microsoft's own pause (throttling) holds whatever DNS shows
+    assert not onboarding.ready(domain, report, settings)

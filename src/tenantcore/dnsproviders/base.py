@@ -74,6 +74,10 @@ class DnsProvider(Protocol):
         """Remove that record set; absent: no-op."""
         ...
 
+    async def check_write(self, zone: str) -> None:
+        """Prove the credentials may change `zone`, changing nothing."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

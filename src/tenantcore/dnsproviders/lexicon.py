@@ -160,6 +160,9 @@ class LexiconProvider:
 
         await self._call(zone, record, remove)
 
+    async def check_write(self, zone: str) -> None:
+        return None  # every API call authenticates: reading the zone proved the credentials
+
     async def aclose(self) -> None:
         return None  # lexicon opens a connection per request
 

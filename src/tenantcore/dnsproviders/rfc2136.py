@@ -109,6 +109,13 @@ class Rfc2136Provider:
         update.delete(dns.name.from_text(normalize(name)), rtype)  # absent: the server does nothing
         await self._send(update, record)
 
+    async def check_write(self, zone: str) -> None:
+        # Reads are unsigned, so only an update proves the key: one whose sole content is a
+        # prerequisite that always holds (the zone has an SOA) is signed and checked, and changes nothing.
+        update = self._update(zone)
+        update.present(dns.name.from_text(normalize(zone)), dns.rdatatype.SOA)
+        await self._send(update, f"{normalize(zone)} SOA")
+
     async def aclose(self) -> None:
         return None  # one TCP connection per message: nothing held open
 

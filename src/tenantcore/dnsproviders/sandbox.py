@@ -63,6 +63,9 @@ class SandboxProvider:
         self.store.delete(name, rtype)
         self._changed()
 
+    async def check_write(self, zone: str) -> None:
+        return None  # the sandbox has no credentials
+
     async def aclose(self) -> None:
         return None
 

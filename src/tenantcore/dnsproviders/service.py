@@ -65,11 +65,14 @@ def _zone_name(raw: str) -> str:
 
 
 async def _prove(provider: DnsProvider, zone: str) -> int:
-    """Read the zone's apex: the credentials work and the provider holds the zone."""
+    """Read the zone's apex and prove write access: the provider holds the zone and the
+    credentials work (nothing is changed)."""
     found = await provider.find_zone(zone)
     if found != zone:
         raise ProviderError("zone_not_found", f"the provider does not hold the zone {zone}")
-    return len(await provider.read(zone, zone))
+    records = len(await provider.read(zone, zone))
+    await provider.check_write(zone)
+    return records
 
 
 def _out(runtime: Runtime, row: DnsProviderRow, linked: int) -> DnsProviderOut:

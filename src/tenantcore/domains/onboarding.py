@@ -13,6 +13,7 @@ from datetime import timedelta
 from tenantcore.config import Settings
 from tenantcore.db import now
 from tenantcore.dnshealth import HealthReport
+from tenantcore.dnshealth.findings import HEALTHY
 from tenantcore.dnsproviders.base import ProviderError
 from tenantcore.domains import dns, lifecycle, repository
 from tenantcore.domains.lifecycle import Change
@@ -66,12 +67,16 @@ def publishes(domain: Domain) -> bool:
 
 def _wants_dns(domain: Domain, report: HealthReport) -> bool:
     """Records to apply (new ones, or drift to look into): only for provider-linked domains.
-    Drift is looked for when the check changed and shows a problem; unchanged checks cost nothing."""
+    Drift is looked for when a check shows a problem that is new (or, with auto-repair, any
+    problem); a healthy check costs the provider nothing."""
     if not publishes(domain):
         return False
     if not dns.is_applied(domain):
         return True
-    return report.fingerprint != domain.fingerprint and report.has_errors
+    if report.grade in HEALTHY:
+        return False
+    # Unchanged problems are looked into again only where they would be repaired.
+    return domain.auto_repair or report.fingerprint != domain.fingerprint
 
 
 def _wants(domain: Domain, report: HealthReport, settings: Settings) -> tuple[bool, bool, bool, bool]:
