@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -35,6 +36,10 @@ T = TypeVar("T")
 # Providers whose API takes record content as zone-file text: TXT quoted (and split into
 # 255-byte strings), host names fully qualified. Others take the bare text.
 _ZONEFILE_CONTENT = {"powerdns"}
+
+# Some providers (Namecheap, ...) take their API key in the query string, and urllib3 logs
+# every request line at DEBUG: keep it quiet so a debug log never holds a credential.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.INFO)
 
 
 def _keep_fully_qualified_cnames(base: type[LexiconApi]) -> type[LexiconApi]:

@@ -230,6 +230,7 @@ async def settle(runtime: Runtime, env: ModeEnv, tenant: Tenant, domain: Domain,
     try:
         if domain.state == DomainState.REMOVING:
             await lifecycle.remove(env, tenant, domain)
+            await dns.take_back(runtime, domain)
             async with runtime.transaction() as session:
                 await repository.remove_unchanged(session, domain)
             return
