@@ -6,7 +6,7 @@ import asyncio
 import io
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from tenantcore.dnshealth.formats import print_reports, reports_to_csv, reports_
 from tenantcore.dnshealth.lookup import ResolverConfig
 from tenantcore.dnshealth.names import InvalidDomain, parse_domain
 from tenantcore.dnshealth.report import HealthReport
+
+if TYPE_CHECKING:
+    import httpx
 
 app = typer.Typer(help="TenantCore: Microsoft 365 sending domains, set up and watched.", no_args_is_help=True)
 
@@ -260,6 +263,124 @@ def worker(
             await running.run_forever()
 
     aio.run(go())
+
+
+domains_app = typer.Typer(help="Domains of a tenant, through a running TenantCore's API.", no_args_is_help=True)
+app.add_typer(domains_app, name="domains")
+
+BULK_CHUNK = 100  # the most one POST …/domains/bulk takes
+
+
+def _domain_lines(text: str) -> list[str]:
+    """Names from a listing: one per line, or a CSV whose first column is the name. Blank
+    lines and `#` comments are skipped, and so is a CSV header (a first row whose first column
+    is not a domain name). Nothing else is judged here: the API says what it makes of each."""
+    import csv
+
+    names: list[str] = []
+    first_row = True
+    for row in csv.reader(text.splitlines()):
+        cell = (row[0] if row else "").split("#", 1)[0].strip()
+        if not cell:
+            continue
+        if first_row and len(row) > 1:
+            first_row = False
+            try:
+                parse_domain(cell)
+            except InvalidDomain:
+                continue  # a header such as "domain,owner"
+        first_row = False
+        names.append(cell)
+    return names
+
+
+def _api_error(response: httpx.Response) -> str:
+    """`HTTP 401 unauthorized: …` from the API's `{"detail": {"code", "message"}}`."""
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = None
+    if isinstance(detail, dict) and "code" in detail:
+        return f"HTTP {response.status_code} {detail['code']}: {detail.get('message', '')}"
+    return f"HTTP {response.status_code}: {response.text[:300] or response.reason_phrase}"
+
+
+@domains_app.command("add")
+def domains_add(
+    tenant: Annotated[str, typer.Option("--tenant", help="Microsoft 365 tenant id, as TenantCore lists it.")],
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file", "-f", help="One domain per line, or a CSV whose first column is the domain; - for stdin."
+        ),
+    ],
+    key: Annotated[str, typer.Option("--key", envvar="TENANTCORE_API_KEY", help="API key.", show_default=False)],
+    api: Annotated[
+        str, typer.Option("--api", envvar="TENANTCORE_API_URL", help="TenantCore's base URL.")
+    ] = "http://127.0.0.1:8000",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one request of up to 100 domains.")] = 300.0,
+) -> None:
+    """Add many domains to a tenant through the API, 100 per request.
+
+    Prints one row per domain and a summary. Exits 0 when every domain was added, 1 when any
+    failed, 2 when the API could not be reached or refused the request (a bad key, an unknown
+    tenant): then its error code and message are printed.
+    """
+    import httpx
+    from rich.table import Table
+
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {file}: {exc}", param_hint="--file") from exc
+    names = _domain_lines(text)
+    if not names:
+        raise typer.BadParameter("no domains in the file", param_hint="--file")
+    out, err = Console(), Console(stderr=True)
+    results: list[dict[str, Any]] = []
+    problem: str | None = None
+    url = f"/v1/tenants/{tenant}/domains/bulk"
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=api.rstrip("/"), headers=headers, timeout=timeout) as client:
+        for start in range(0, len(names), BULK_CHUNK):
+            chunk = names[start : start + BULK_CHUNK]
+            try:
+                response = client.post(url, json={"domains": chunk})
+            except httpx.HTTPError as exc:
+                problem = f"could not reach {api}: {exc}"
+                break
+            if response.status_code != 200:
+                problem = _api_error(response)
+                break
+            results.extend(response.json()["results"])
+
+    if results:
+        table = Table(title=f"tenant {tenant}")
+        table.add_column("domain", overflow="fold")
+        table.add_column("status")
+        table.add_column("DNS provider")
+        table.add_column("error", overflow="fold")
+        for item in results:
+            error = item.get("error") or {}
+            ok = item["status"] == "added"
+            table.add_row(
+                str(item["domain"]),
+                "[green]added[/]" if ok else "[red]failed[/]",
+                str(item.get("dns_provider") or "-"),
+                f"{error.get('code', '')}: {error.get('message', '')}" if error else "",
+            )
+        out.print(table)
+    added = sum(1 for r in results if r["status"] == "added")
+    failed = len(results) - added
+    not_sent = len(names) - len(results)
+    summary = f"{added} added, {failed} failed"
+    if not_sent:
+        summary += f", {not_sent} not sent"
+    out.print(f"{summary} (of {len(names)})", highlight=False)
+    if problem is not None:
+        err.print(f"error: {problem}", markup=False, highlight=False)
+        raise typer.Exit(2)
+    raise typer.Exit(1 if failed else 0)
 
 
 keys = typer.Typer(help="API keys.")

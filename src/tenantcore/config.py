@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     sandbox_cname_sync_lag: float | None = None
     sandbox_token_lifetime: int | None = None
     sandbox_throttle_ru_per_10s: int | None = None
+    sandbox_latency: float | None = Field(None, ge=0)
 
     @property
     def db_url(self) -> str:

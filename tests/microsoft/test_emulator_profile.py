@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import httpx
 import pytest
@@ -26,6 +27,8 @@ def test_instant_is_everything_off_and_realistic_everything_on():
         if knob == "token_lifetime":
             assert value == 3599
             assert getattr(realistic, knob) < value
+        elif knob == "latency":  # the network's, not Microsoft's: off in both, set on its own
+            assert value == 0 and getattr(realistic, knob) == 0
         else:
             assert not value, knob
             if knob != "takeover_domains":  # a set of names to pick; realistic draws by rate
@@ -107,3 +110,19 @@ async def test_the_profile_over_http(emulator, state):
         assert seeded.json()["supportedServices"] == ["Email", "OfficeCommunicationsOnline", "Intune"]
         bad = await control.post("/_emulator/profile", json={"no_such_knob": 1})
         assert bad.status_code == 400
+
+
+async def test_latency_delays_every_microsoft_request_but_not_control(emulator, state, tenant, ms):
+    assert emulator_profile(Settings(sandbox_latency=0.3)).latency == 0.3
+    state.profile = state.profile.with_(latency=0.3)
+    async with httpx.AsyncClient(base_url=emulator.url) as client:
+        started = time.monotonic()
+        await ms.graph.list_domains(tenant.id)  # a token request, then a Graph request
+        assert time.monotonic() - started >= 0.6
+        started = time.monotonic()
+        await client.get("/_emulator/profile")
+        assert time.monotonic() - started < 0.3
+        await client.post("/_emulator/profile", json={"latency": 0})
+        started = time.monotonic()
+        await ms.graph.list_domains(tenant.id)
+        assert time.monotonic() - started < 0.3

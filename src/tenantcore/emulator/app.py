@@ -3,13 +3,16 @@ control endpoints for driving it over HTTP (the sandbox and tests also use `Emul
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantcore.dnshealth.lookup import ResolverConfig
 from tenantcore.emulator import exchange, graph, login
@@ -78,16 +81,32 @@ def _apply(state: EmulatorState, what: str, method: str, body: dict[str, Any]) -
     return JSONResponse({"error": "unknown control"}, 404)
 
 
+class _Latency:
+    """Delays every login, Graph and Exchange request by the profile's `latency` (read per
+    request, so a profile changed over HTTP applies at once); `/_emulator` control is never delayed."""
+
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self.app, self.state = app, state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        latency = self.state.profile.latency
+        if latency > 0 and scope["type"] == "http" and not scope["path"].startswith("/_emulator/"):
+            await asyncio.sleep(latency)
+        await self.app(scope, receive, send)
+
+
 def create_app(state: EmulatorState | None = None, resolver: ResolverConfig | None = None) -> Starlette:
     """`resolver` is the DNS that verify and DKIM enable consult (the sandbox DNS server)."""
+    state = state or EmulatorState()
     app = Starlette(
+        middleware=[Middleware(_Latency, state=state)],
         routes=[
             *login.routes,
             *graph.routes,
             *exchange.routes,
             Route("/_emulator/{what}", _control, methods=["GET", "POST", "DELETE"]),
-        ]
+        ],
     )
-    app.state.emulator = state or EmulatorState()
+    app.state.emulator = state
     app.state.resolver = resolver or ResolverConfig(timeout=2.0, tries=2)
     return app

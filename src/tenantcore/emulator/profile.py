@@ -49,6 +49,7 @@ class EmulatorProfile:
     # --- names and the network ---------------------------------------------------------------
     names_in_the_wild: bool = False  # suffixed MX/DKIM tokens, mixed formats, mixed-case prefixes
     complete_abandoned: bool = False  # a write whose client gave up (timeout) still completes
+    latency: float = 0.0  # s added to every login, Graph and Exchange request (a network away); 0 in both profiles
 
     @classmethod
     def instant(cls) -> EmulatorProfile:
