@@ -36,6 +36,12 @@ async def test_a_connection_is_tested_before_it_is_stored_and_its_secret_never_s
     assert unreachable.json()["detail"]["code"] == "dns_provider_unreachable", unreachable.text
     unknown = await api.post("/v1/dns-providers", json=knot_body(knot_server, config={"server": "x", "colour": "red"}))
     assert unknown.status_code == 400 and unknown.json()["detail"]["code"] == "dns_provider_config_invalid"
+    for config in (
+        {"server": "x", "port": 99999, "key_name": "k"},
+        {"server": "x", "key_name": "k", "algorithm": "md9"},
+    ):
+        bad = await api.post("/v1/dns-providers", json=knot_body(knot_server, config=config))
+        assert bad.status_code == 400 and bad.json()["detail"]["code"] == "dns_provider_config_invalid", bad.text
     assert (await api.post("/v1/dns-providers", json=knot_body(knot_server, zone=None))).json()["detail"][
         "code"
     ] == "zone_required"

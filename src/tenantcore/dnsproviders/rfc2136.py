@@ -31,6 +31,11 @@ _AUTH_RCODES = {dns.rcode.NOTAUTH, dns.rcode.BADKEY, dns.rcode.BADSIG, dns.rcode
 _TSIG_ERRORS = (dns.tsig.PeerError, dns.tsig.BadSignature, dns.message.UnknownTSIGKey, dns.tsig.BadTime)
 
 
+_ALGORITHMS = frozenset(
+    {dns.tsig.HMAC_SHA1, dns.tsig.HMAC_SHA224, dns.tsig.HMAC_SHA256, dns.tsig.HMAC_SHA384, dns.tsig.HMAC_SHA512}
+)
+
+
 class Rfc2136Provider:
     kind = "rfc2136"
 
@@ -44,6 +49,11 @@ class Rfc2136Provider:
         algorithm: str = "hmac-sha256",
         timeout: float = 5,
     ) -> None:
+        if not 0 < port < 65536:
+            raise ProviderError("provider_config_invalid", f"rfc2136: port {port} is not a TCP/UDP port")
+        if dns.name.from_text(algorithm) not in _ALGORITHMS:
+            known = ", ".join(sorted(a.to_text(omit_final_dot=True) for a in _ALGORITHMS))
+            raise ProviderError("provider_config_invalid", f"rfc2136: unknown TSIG algorithm {algorithm!r} ({known})")
         self.server = server
         self.port = port
         self.key_name = key_name
