@@ -18,24 +18,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import io
-import os
-import secrets
-import shutil
 import statistics
-import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import dns.message
-import dns.query
-import dns.rcode
 import httpx
 from sqlalchemy import func, select
 
@@ -46,92 +37,9 @@ from tenantcore.domains.models import Domain
 from tenantcore.emulator import ThreadedServer
 from tenantcore.events.models import Event
 from tenantcore.runtime import Runtime
-from zones import free_port
+from tenantcore.sandbox.knot import KnotServer, empty_zones, running_knot
 
-KEY_NAME = "tenantcore-bench"
 STEPS = ("domain.dns_applied", "domain.verified", "domain.dkim_enabled")
-
-
-# --- knotd with TSIG-signed updates (as tests/dnsservers.py starts it) -----------------------
-
-
-@dataclass(frozen=True)
-class Knot:
-    port: int
-    secret: str = field(repr=False)
-
-
-def _serves(port: int, zone: str) -> bool:
-    try:
-        answer = dns.query.udp(dns.message.make_query(zone, "SOA"), "127.0.0.1", port=port, timeout=0.5)
-    except (OSError, dns.exception.Timeout):
-        return False
-    return answer.rcode() == dns.rcode.NOERROR and bool(answer.answer)
-
-
-@contextlib.contextmanager
-def knot(zones: list[str]) -> Iterator[Knot]:
-    knotd = shutil.which("knotd") or "/usr/sbin/knotd"
-    if not os.path.exists(knotd):
-        raise SystemExit("knotd not found: run `./dev bench ...` (it installs Debian's knot) or apt-get install knot")
-    root = Path(tempfile.mkdtemp(prefix="tc-knot-"))
-    for sub in ("zones", "db", "run"):
-        (root / sub).mkdir()
-    for zone in zones:
-        (root / "zones" / f"{zone}.zone").write_text(
-            f"$TTL 60\n@ SOA ns.{zone}. hostmaster.{zone}. 1 3600 600 86400 60\n@ NS ns.{zone}.\n"
-        )
-    secret = base64.b64encode(secrets.token_bytes(32)).decode()
-    zone_lines = "\n".join(f"  - domain: {zone}" for zone in zones)
-    proc = None
-    try:
-        for _ in range(5):  # the port can be taken between our check and knotd's bind
-            port = free_port()
-            (root / "knot.conf").write_text(
-                f"""server:
-  rundir: {root}/run
-  listen: 127.0.0.1@{port}
-  udp-workers: 1
-  tcp-workers: 1
-  background-workers: 1
-key:
-  - id: {KEY_NAME}
-    algorithm: hmac-sha256
-    secret: {secret}
-acl:
-  - id: tsig-update
-    key: {KEY_NAME}
-    action: update
-database:
-  storage: {root}/db
-template:
-  - id: default
-    storage: {root}/zones
-    file: "%s.zone"
-    zonefile-sync: -1
-    journal-content: none
-    acl: tsig-update
-zone:
-{zone_lines}
-"""
-            )
-            with (root / "knotd.log").open("ab") as log:
-                proc = subprocess.Popen([knotd, "-c", str(root / "knot.conf")], stdout=log, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + 30
-            while proc.poll() is None and not _serves(port, zones[-1]):
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"knotd did not serve within 30 s: {(root / 'knotd.log').read_text()[-2000:]}")
-                time.sleep(0.1)
-            if proc.poll() is None:
-                break
-        else:
-            raise SystemExit(f"knotd did not start in 5 attempts: {(root / 'knotd.log').read_text()[-2000:]}")
-        yield Knot(port, secret)
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # --- one run ------------------------------------------------------------------------------
@@ -152,14 +60,14 @@ async def _dkim_enabled(session_maker, names: list[str]) -> int:
         return (await session.execute(statement)).scalar_one()
 
 
-async def onboard(url: str, key: str, db_url: str, knot_: Knot, names: list[str], give_up_after: float) -> Result:
+async def onboard(url: str, key: str, db_url: str, knot_: KnotServer, names: list[str], give_up_after: float) -> Result:
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120) as api:
         tenant = (await api.post("/v1/tenants", json={"tenant_name": "Bench"})).json()["tenant_id"]
         connect = {
             "name": "knot",
             "kind": "rfc2136",
-            "config": {"server": "127.0.0.1", "port": knot_.port, "key_name": KEY_NAME},
-            "credentials": {"key_secret": knot_.secret},
+            "config": {"server": "127.0.0.1", "port": knot_.port, "key_name": knot_.key_name},
+            "credentials": {"key_secret": knot_.key_secret},
             "zone": names[0],
         }
         created = await api.post("/v1/dns-providers", json=connect)
@@ -196,7 +104,7 @@ async def onboard(url: str, key: str, db_url: str, knot_: Knot, names: list[str]
 
 def run(count: int, latency: float, timeout: float) -> Result:
     names = [f"pb{i:02d}.test" for i in range(1, count + 1)]
-    with knot(names) as server, tempfile.TemporaryDirectory() as data:
+    with running_knot(empty_zones(names)) as server, tempfile.TemporaryDirectory() as data:
         settings = Settings(
             data_dir=Path(data),
             domain_limit=max(12, count),

@@ -7,16 +7,11 @@ i%10 == 1 two SPF records, 2 no SPF, 3 DMARC at `dmarc.` instead of `_dmarc.`, 4
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
+
+from tenantcore.sandbox.knot import KnotNotInstalled, running_knot
 
 FAULTS = {1: "spf_multiple", 2: "spf_missing", 3: "dmarc_wrong_name", 4: "dkim_selector_missing"}
 
@@ -94,105 +89,17 @@ ns A 127.0.0.1
 """
 
 
-def free_port() -> int:
-    """A loopback port free on both UDP and TCP (knotd listens on both): a UDP-free port can
-    be some client's ephemeral TCP port."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-            udp.bind(("127.0.0.1", 0))
-            port = udp.getsockname()[1]
-            try:
-                tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise SystemExit("no loopback port free on both UDP and TCP")
-
-
 @contextmanager
 def knot(count: int, workers: int = 1) -> Iterator[int]:
-    """Write `count` zones, start knotd on a free loopback port, yield the port, stop it."""
-    knotd = shutil.which("knotd") or "/usr/sbin/knotd"
-    if not os.path.exists(knotd):
-        raise SystemExit("knotd not found: run `./dev bench ...` (it installs Debian's knot) or apt-get install knot")
-    root = Path(tempfile.mkdtemp(prefix="tc-knot-"))
-    (root / "zones").mkdir()
-    (root / "db").mkdir()
-    (root / "run").mkdir()
-    names = [domain_name(i) for i in range(count)]
-    for i, name in enumerate(names):
-        (root / "zones" / f"{name}.zone").write_text(zone_text(i))
-    (root / "zones" / "outlook.com.zone").write_text(OUTLOOK_ZONE)
-    (root / "zones" / "sendgrid.net.zone").write_text(SENDGRID_ZONE)
-    zone_lines = "\n".join(f"  - domain: {n}" for n in [*names, "outlook.com", "sendgrid.net"])
-    for attempt in range(5):  # the port can still be taken between our check and knotd's bind
-        port = free_port()
-        proc = _start_knot(knotd, root, port, workers, zone_lines)
-        try:
-            _wait_for(port, names[-1], proc)
-            break
-        except PortTaken:
-            proc.wait(timeout=10)
-            if attempt == 4:
-                shutil.rmtree(root, ignore_errors=True)
-                raise SystemExit("knotd could not bind a free port in 5 attempts") from None
-        except BaseException:
-            proc.terminate()
-            proc.wait(timeout=10)
-            shutil.rmtree(root, ignore_errors=True)
-            raise
+    """Write `count` zones (plus outlook.com and sendgrid.net), start knotd on a free loopback
+    port, yield the port, stop it."""
+    texts = {domain_name(i): zone_text(i) for i in range(count)}
+    texts |= {"outlook.com": OUTLOOK_ZONE, "sendgrid.net": SENDGRID_ZONE}
+    # The last zone written is the one waited for: a domain's, the bulk of the load.
+    last = domain_name(count - 1)
+    texts[last] = texts.pop(last)
     try:
-        yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-class PortTaken(Exception):
-    pass
-
-
-def _start_knot(knotd: str, root: Path, port: int, workers: int, zone_lines: str) -> subprocess.Popen[bytes]:
-    (root / "knot.conf").write_text(
-        f"""server:
-  rundir: {root}/run
-  listen: 127.0.0.1@{port}
-  udp-workers: {workers}
-  tcp-workers: 1
-  background-workers: 1
-database:
-  storage: {root}/db
-template:
-  - id: default
-    storage: {root}/zones
-    file: "%s.zone"
-    zonefile-sync: -1
-    journal-content: none
-zone:
-{zone_lines}
-"""
-    )
-    return subprocess.Popen([knotd, "-c", str(root / "knot.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def _wait_for(port: int, last: str, proc: subprocess.Popen[bytes]) -> None:
-    import dns.message
-    import dns.query
-    import dns.rcode
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            error = proc.stderr.read().decode() if proc.stderr else ""
-            if "address already in use" in error:
-                raise PortTaken(error)
-            raise SystemExit(f"knotd exited: {error}")
-        try:
-            answer = dns.query.udp(dns.message.make_query(last, "TXT"), "127.0.0.1", port=port, timeout=0.5)
-            if answer.rcode() == dns.rcode.NOERROR and answer.answer:
-                return
-        except Exception:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("knotd did not load the zones within 120 s")
+        with running_knot(texts, udp_workers=workers) as server:
+            yield server.port
+    except KnotNotInstalled as exc:
+        raise SystemExit(f"{exc}: run `./dev bench ...` (it installs Debian's knot)") from None

@@ -1,5 +1,5 @@
 """Real DNS servers on loopback for the DNS-provider tests: Knot (RFC 2136 updates signed with
-TSIG) and PowerDNS Authoritative (its HTTP API, as dns-lexicon drives it).
+TSIG, started by `tenantcore.sandbox.knot`) and PowerDNS Authoritative (its HTTP API, as dns-lexicon drives it).
 
 Both are started once per session in temporary directories on free loopback ports and stopped
 afterwards. Without the Debian packages the fixtures skip, saying which package is missing.
@@ -7,7 +7,6 @@ afterwards. Without the Debian packages the fixtures skip, saying which package 
 
 from __future__ import annotations
 
-import base64
 import os
 import secrets
 import shutil
@@ -20,31 +19,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import dns.message
-import dns.query
-import dns.rcode
 import httpx
 import pytest
 
-KNOTD = "/usr/sbin/knotd"
+from tenantcore.sandbox.knot import KnotNotInstalled, KnotServer, empty_zones, free_port, running_knot
+
 PDNS_SERVER = "/usr/sbin/pdns_server"
 PDNS_SCHEMA = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql"
 ZONE_COUNT = 14
-
-
-def free_port() -> int:
-    """A loopback port free on both UDP and TCP (the servers listen on both): a UDP-free port
-    can be some client's ephemeral TCP port. Same approach as bench/zones.py."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, socket.socket() as tcp:
-            udp.bind(("127.0.0.1", 0))
-            port = udp.getsockname()[1]
-            try:
-                tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no loopback port free on both UDP and TCP")
 
 
 def closed_port() -> int:
@@ -59,14 +41,6 @@ def _binary(path: str, package: str) -> str:
     if found is None:
         pytest.skip(f"{path} not found: run ./dev test as root, it installs Debian's {package}")
     return found
-
-
-def _serves(port: int, zone: str) -> bool:
-    try:
-        answer = dns.query.udp(dns.message.make_query(zone, "SOA"), "127.0.0.1", port=port, timeout=0.5)
-    except (OSError, dns.exception.Timeout):
-        return False
-    return answer.rcode() == dns.rcode.NOERROR and bool(answer.answer)
 
 
 def _start(argv: list[str], ready: Callable[[], bool], what: str, log: Path) -> subprocess.Popen[bytes] | None:
@@ -98,84 +72,18 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 # --- Knot ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class KnotServer:
-    host: str
-    port: int
-    key_name: str
-    key_secret: str = field(repr=False)
-    algorithm: str
-    zones: tuple[str, ...]
-
-    @property
-    def address(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-def _knot_conf(root: Path, port: int, key_name: str, secret: str, zones: tuple[str, ...]) -> str:
-    zone_lines = "\n".join(f"  - domain: {zone}" for zone in zones)
-    return f"""server:
-  rundir: {root}/run
-  listen: 127.0.0.1@{port}
-  udp-workers: 1
-  tcp-workers: 1
-  background-workers: 1
-key:
-  - id: {key_name}
-    algorithm: hmac-sha256
-    secret: {secret}
-acl:
-  - id: tsig-update
-    key: {key_name}
-    action: update
-database:
-  storage: {root}/db
-template:
-  - id: default
-    storage: {root}/zones
-    file: "%s.zone"
-    # Updates live in memory only: nothing is written back to the zone files or a journal.
-    zonefile-sync: -1
-    journal-content: none
-    acl: tsig-update
-zone:
-{zone_lines}
-"""
-
-
 # Zones of their own for the zero-touch onboarding tests (the provider tests write the k zones).
 ONBOARDING_ZONES = tuple(f"o{i:02d}.test" for i in range(1, 13))
 
 
 @pytest.fixture(scope="session")
 def knot_server() -> Iterator[KnotServer]:
-    knotd = _binary(KNOTD, "knot")
-    root = Path(tempfile.mkdtemp(prefix="tc-knot-"))
+    zones = tuple(f"k{i:02d}.test" for i in range(1, ZONE_COUNT + 1)) + ONBOARDING_ZONES
     try:
-        for sub in ("zones", "db", "run"):
-            (root / sub).mkdir()
-        zones = tuple(f"k{i:02d}.test" for i in range(1, ZONE_COUNT + 1)) + ONBOARDING_ZONES
-        for zone in zones:
-            (root / "zones" / f"{zone}.zone").write_text(
-                f"$TTL 60\n@ SOA ns.{zone}. hostmaster.{zone}. 1 3600 600 86400 60\n@ NS ns.{zone}.\n"
-            )
-        key_name = "tenantcore-test"
-        secret = base64.b64encode(secrets.token_bytes(32)).decode()
-        for _ in range(5):
-            port = free_port()
-            conf = root / "knot.conf"
-            conf.write_text(_knot_conf(root, port, key_name, secret, zones))
-            proc = _start([knotd, "-c", str(conf)], lambda p=port: _serves(p, zones[-1]), "knotd", root / "knotd.log")
-            if proc is not None:
-                break
-        else:
-            raise RuntimeError(f"knotd did not start in 5 attempts; log: {(root / 'knotd.log').read_text()[-2000:]}")
-        try:
-            yield KnotServer("127.0.0.1", port, key_name, secret, "hmac-sha256", zones)
-        finally:
-            _stop(proc)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+        with running_knot(empty_zones(zones), key_name="tenantcore-test") as server:
+            yield server
+    except KnotNotInstalled as exc:
+        pytest.skip(f"{exc}: run ./dev test as root, it installs Debian's knot")
 
 
 # --- PowerDNS -----------------------------------------------------------------------------
