@@ -22,7 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tenantcore.sandbox.knot import KnotNotInstalled, KnotServer, empty_zones, free_port, running_knot
+from tenantcore.sandbox.knot import (
+    KnotNotInstalled,
+    KnotServer,
+    empty_zones,
+    free_port,
+    running_knot,
+    stop_process,
+)
 
 PDNS_SERVER = "/usr/sbin/pdns_server"
 PDNS_SCHEMA = "/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql"
@@ -58,15 +65,6 @@ def _start(argv: list[str], ready: Callable[[], bool], what: str, log: Path) -> 
     proc.terminate()
     proc.wait(timeout=10)
     raise RuntimeError(f"{what} did not become ready within 30 s; log: {log.read_text()[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 # --- Knot ---------------------------------------------------------------------------------
@@ -189,6 +187,6 @@ def pdns_server() -> Iterator[PowerDnsServer]:
                 server.create_zone(zone)
             yield server
         finally:
-            _stop(proc)
+            stop_process(proc)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -109,7 +109,8 @@ def _serves(port: int, zone: str) -> bool:
     return answer.rcode() == dns.rcode.NOERROR and bool(answer.answer)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate, and kill what does not stop within 10 s."""
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -154,5 +155,5 @@ def running_knot(
         yield KnotServer("127.0.0.1", port, key_name, secret, "hmac-sha256", tuple(zones))
     finally:
         if proc is not None and proc.poll() is None:
-            _stop(proc)
+            stop_process(proc)
         shutil.rmtree(root, ignore_errors=True)
