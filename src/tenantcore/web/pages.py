@@ -35,7 +35,7 @@ CALLS = {
     "check": (domains.dns_check, "DNS re-checked."),
     "verify": (domains.verify, "Verified in Microsoft 365."),
     "enable-dkim": (domains.enable_dkim, "DKIM enabled."),
-    "publish": (publishing.publish, "Records applied at the DNS provider."),
+    "publish": (publishing.publish, "Records published at the DNS provider."),
 }
 
 
