@@ -60,11 +60,11 @@ def unique(names: list[str]) -> list[str]:
 
 def summary(result: BulkResult) -> dict[str, Any]:
     """A bulk add's results, small enough for the session cookie: rows of [name, added, text],
-    each distinct message stored once, and how many rows did not fit."""
+    failures first, each distinct message stored once, and how many rows did not fit."""
     messages: list[str] = []
     rows: list[list[Any]] = []
     size = 0
-    for item in result.results:
+    for item in sorted(result.results, key=lambda r: r.status == "added"):
         if item.status == "added":
             text = f"Linked to {item.dns_provider}." if item.dns_provider else "Publish its records, then verify."
         else:
