@@ -10,3 +10,22 @@ document.addEventListener("click", async (event) => {
   }
   setTimeout(() => { button.textContent = "Copy"; }, 1500);
 });
+
+// Forms with data-confirm ask first (without JavaScript they submit at once).
+document.addEventListener("submit", (event) => {
+  const message = event.target.dataset && event.target.dataset.confirm;
+  if (message && !window.confirm(message)) event.preventDefault();
+});
+
+// The DNS provider form shows only the chosen kind's settings (without JavaScript: all of them).
+function showKind(select) {
+  for (const fieldset of select.form.querySelectorAll("fieldset[data-kind]")) {
+    fieldset.hidden = fieldset.dataset.kind !== select.value;
+  }
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-kind-select]")) showKind(event.target);
+});
+document.addEventListener("DOMContentLoaded", () => {
+  for (const select of document.querySelectorAll("[data-kind-select]")) showKind(select);
+});

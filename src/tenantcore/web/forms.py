@@ -1,0 +1,160 @@
+"""Turning the app's HTML forms into the services' inputs: domain lists (typed or a CSV file),
+a DNS provider's settings per kind, and the compact bulk-add summary the tenant page shows after
+its redirect. Parsing only: the rules stay in the services."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from tenantcore.dnsproviders.registry import KINDS, ConfigField
+from tenantcore.dnsproviders.schemas import ConnectDnsProvider
+from tenantcore.domains.schemas import BulkResult
+from tenantcore.errors import TenantCoreError
+
+MAX_NAMES = 100  # what one bulk add takes (BulkAdd.domains)
+SUMMARY_BUDGET = 1500  # characters of results kept in the session cookie (browsers cap cookies at 4 KB)
+_DOTTED = re.compile(r"^[^\s.]+(\.[^\s.]+)+\.?$")
+
+
+def split_names(text: str) -> list[str]:
+    """One name per line; commas, semicolons and whitespace also separate names. A line whose
+    words are not all dotted names ('not a domain') is kept whole, so its error names what was typed."""
+    names: list[str] = []
+    for line in text.splitlines():
+        for part in re.split(r"[,;]", line):
+            part = part.strip()
+            if not part:
+                continue
+            words = part.split()
+            names.extend(words if len(words) > 1 and all(_DOTTED.match(w) for w in words) else [part])
+    return names
+
+
+def csv_names(data: bytes) -> list[str]:
+    """The first column of a CSV file; the first row is skipped when it is not a dotted name (a header)."""
+    text = data.decode("utf-8-sig", errors="replace")
+    rows = [row for row in csv.reader(io.StringIO(text)) if row and row[0].strip()]
+    names = [row[0].strip() for row in rows]
+    if names and not _DOTTED.match(names[0]):
+        names = names[1:]
+    return names
+
+
+def unique(names: list[str]) -> list[str]:
+    """Names in order, each once (case and a trailing dot do not make a different name)."""
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        key = name.lower().rstrip(".")
+        if key not in seen:
+            seen.add(key)
+            out.append(name)
+    return out
+
+
+def summary(result: BulkResult) -> dict[str, Any]:
+    """A bulk add's results, small enough for the session cookie: rows of [name, added, text],
+    failures first, each distinct message stored once, and how many rows did not fit."""
+    messages: list[str] = []
+    rows: list[list[Any]] = []
+    size = 0
+    for item in sorted(result.results, key=lambda r: r.status == "added"):
+        if item.status == "added":
+            text = f"Linked to {item.dns_provider}." if item.dns_provider else "Publish its records, then verify."
+        else:
+            text = (item.error or {}).get("message", "failed")[:300]
+        if text not in messages:
+            messages.append(text)
+            size += len(text)
+        size += len(item.domain) + 8
+        if size > SUMMARY_BUDGET:
+            break
+        rows.append([item.domain, item.status == "added", messages.index(text)])
+    return {
+        "added": result.added,
+        "failed": result.failed,
+        "m": messages,
+        "r": rows,
+        "more": len(result.results) - len(rows),
+    }
+
+
+def expand(data: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """`summary` back into rows of (name, added, text) for the template."""
+    if not data:
+        return None
+    rows = [(name, ok, data["m"][index]) for name, ok, index in data["r"]]
+    return {"added": data["added"], "failed": data["failed"], "rows": rows, "more": data["more"]}
+
+
+# --- DNS providers ----------------------------------------------------------------------------
+
+
+def pairs(text: str, what: str) -> dict[str, str]:
+    """`key=value` lines (blank lines and lines starting with # are skipped)."""
+    out: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise TenantCoreError(400, "invalid_form", f"{what}, line {number}: write key=value.")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _field_value(kind: str, f: ConfigField, raw: str) -> Any:
+    if f.type is dict:
+        return pairs(raw, f"{kind} {f.name}") or None
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        return f.type(raw)
+    except ValueError:
+        word = "a whole number" if f.type is int else "a number"
+        raise TenantCoreError(400, "invalid_form", f"{kind}: {f.name} must be {word}.") from None
+
+
+def field_id(part: str, kind: str, name: str) -> str:
+    """The form field (and element id) of one setting: config-rfc2136-server, cred-rfc2136-key_secret."""
+    return f"{part}-{kind}-{name}"
+
+
+def connect_body(form: Mapping[str, Any]) -> ConnectDnsProvider:
+    """The connect form as the API's body: only the chosen kind's fields are read."""
+    kind = str(form.get("kind", ""))
+    spec = KINDS.get(kind)
+    if spec is None:
+        raise TenantCoreError(400, "invalid_form", "Choose a kind of DNS provider.")
+    config: dict[str, Any] = {}
+    for f in spec.config:
+        value = _field_value(kind, f, str(form.get(field_id("config", kind, f.name), "")))
+        if value is not None:
+            config[f.name] = value
+    if spec.open_credentials:
+        secrets = pairs(str(form.get(field_id("cred", kind, "pairs"), "")), f"{kind} credentials")
+    else:
+        secrets = {name: str(form.get(field_id("cred", kind, name), "")) for name in spec.credentials}
+        secrets = {k: v for k, v in secrets.items() if v}
+    zone = str(form.get("zone", "")).strip() or None
+    try:
+        return ConnectDnsProvider(
+            name=str(form.get("name", "")).strip(), kind=kind, config=config, credentials=secrets, zone=zone
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise TenantCoreError(400, "invalid_form", f"{where}: {first['msg']}") from None
+
+
+def kept_values(form: Mapping[str, Any]) -> dict[str, str]:
+    """What the connect form re-shows after an error: everything but the credentials."""
+    return {k: str(v) for k, v in form.items() if isinstance(v, str) and not k.startswith("cred-") and k != "csrf"}
