@@ -8,4 +8,5 @@ def load_all() -> None:
     import tenantcore.dnsproviders.models
     import tenantcore.domains.models
     import tenantcore.events.models
-    import tenantcore.tenants.models  # noqa: F401
+    import tenantcore.tenants.models
+    import tenantcore.webhooks.models  # noqa: F401

@@ -24,3 +24,5 @@ class Event(Base):
     message: Mapped[str] = mapped_column(String(1024))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # Fanned out to the account's webhook endpoints yet (the outbox's source; see webhooks/outbox.py).
+    dispatched: Mapped[bool] = mapped_column(default=False, server_default="0", index=True)
