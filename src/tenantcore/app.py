@@ -29,6 +29,7 @@ from tenantcore.runtime import Runtime
 from tenantcore.tenants.routes import router as tenants_router
 from tenantcore.web import session as web_session
 from tenantcore.web.pages import router as web_router
+from tenantcore.webhooks.routes import router as webhooks_router
 from tenantcore.worker.runner import Worker
 
 DESCRIPTION = """Adds custom sending domains to Microsoft 365 tenants, returns the DNS records to
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(dns_providers_router)
     app.include_router(keys_router)
     app.include_router(events_router)
+    app.include_router(webhooks_router)
     app.include_router(web_router)
     web_session.install(app)
     app.mount("/app/static", StaticFiles(directory=web_session.STATIC), name="app-static")

@@ -63,6 +63,21 @@ class Settings(BaseSettings):
     )
 
     # Live mode: the operator's multi-tenant Entra app.
+    webhook_allow_private: bool = Field(
+        False, description="Let live webhooks reach loopback, private and link-local addresses (refused: SSRF)."
+    )
+    webhook_timeout: float = Field(10.0, gt=0, description="Seconds a webhook receiver has to answer.")
+    webhook_retry_for: float = Field(
+        3 * 86400.0, gt=0, description="Seconds a delivery is retried (exponential backoff, jitter) before it fails."
+    )
+    webhook_disable_after: float = Field(
+        3 * 86400.0, gt=0, description="An endpoint failing this long with no success is disabled (with an event)."
+    )
+    webhook_backoff: float = Field(5.0, gt=0, description="First wait after a failed delivery; doubles, capped at 6 h.")
+    webhook_poll: float = Field(0.5, gt=0, description="Seconds between looks at the webhook outbox when idle.")
+    webhook_concurrency: int = Field(
+        4, ge=1, description="Deliveries in flight per endpoint (a slow receiver holds only its own)."
+    )
     ms_client_id: str | None = None
     ms_client_secret: SecretStr | None = None
     dns_nameservers: list[str] = Field(default_factory=list, description="Live DNS resolvers; default: system.")

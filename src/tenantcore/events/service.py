@@ -19,6 +19,7 @@ TYPES = (
     "domain.dns_applied",  # records written at the DNS provider (data: written, conflicts)
     "domain.dns_apply_failed",  # the provider refused a record set (data: record, code)
     "domain.dns_drift",  # records changed at the provider since applied (data: changes, repaired)
+    "webhook.endpoint_disabled",  # account events have neither tenant nor domain ("")
     "tenant.exchange_ready",  # tenant events have no domain_name ("")
     "tenant.exchange_unavailable",
 )

@@ -28,6 +28,8 @@ from tenantcore.runtime import Runtime
 from tenantcore.tenants import repository as tenants_repo
 from tenantcore.tenants import service as tenants
 from tenantcore.tenants.models import Tenant
+from tenantcore.webhooks import outbox
+from tenantcore.webhooks.outbox import Deliverer
 from tenantcore.worker import claims
 
 log = logging.getLogger("tenantcore.worker")
@@ -55,6 +57,7 @@ class Worker:
         self.paused_until: datetime | None = None
         self._stop = asyncio.Event()
         self._next_repair: datetime | None = None
+        self.webhooks = Deliverer(runtime, self.owner)
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -208,7 +211,32 @@ class Worker:
         """Several batch loops at once: while one waits on the database, another checks DNS
         (claims stay disjoint: each claim skips rows another holds)."""
         log.info("worker %s started (modes: %s)", self.owner, ", ".join(self.modes))
-        await asyncio.gather(*(self._loop() for _ in range(self.settings.worker_pipelines)))
+        try:
+            await asyncio.gather(
+                *(self._loop() for _ in range(self.settings.worker_pipelines)),
+                self._webhook_loop(),
+                self._webhook_leases(),
+            )
+        finally:
+            await self.webhooks.aclose()
+
+    async def _webhook_loop(self) -> None:
+        """Fan events out to webhook endpoints and deliver them (`webhooks/outbox.py`)."""
+        while not self._stop.is_set():
+            try:
+                if await self.webhooks.run_once():
+                    continue
+            except Exception:  # the outbox keeps everything: the next round tries again
+                log.exception("worker %s: webhook round failed", self.owner)
+            await self._sleep(self.settings.webhook_poll)
+
+    async def _webhook_leases(self) -> None:
+        while not self._stop.is_set():
+            await self._sleep(outbox.LEASE / 3)
+            try:
+                await self.webhooks.renew()
+            except Exception:  # a missed beat costs a lease at worst: the delivery is sent again
+                log.exception("worker %s: could not renew webhook leases", self.owner)
 
     async def _loop(self) -> None:
         while not self._stop.is_set():

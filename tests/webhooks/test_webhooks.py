@@ -1,0 +1,196 @@
+"""Webhooks end to end: endpoints over the API, events delivered by the service's own worker to
+a real receiver on loopback that verifies every Standard Webhooks signature; retries through
+failures, order per domain, rotation, 410, slow receivers, and addresses that are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from tenantcore.accounts.models import Account
+from tenantcore.events.models import Event
+from tenantcore.events.service import TYPES
+from tenantcore.webhooks import targets
+
+from ..running import Service
+from .receiver import receiving
+
+TENANT = "6df58cd6-3610-45c7-9818-05c170acfe55"
+
+
+@pytest.fixture
+def service(tmp_path: Path):  # type: ignore[no-untyped-def]
+    running = Service(tmp_path / "data", webhook_backoff=0.2, webhook_poll=0.1, webhook_timeout=1.0)
+    yield running
+    running.stop()
+
+
+async def until(probe: Callable[[], object], what: str, within: float = 30.0) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if probe():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within {within:.0f} s: {what}")
+
+
+async def emit(service: Service, events: list[tuple[str, str]], mode: str = "test") -> list[int]:
+    """Record events as the service does (type, domain), in one transaction."""
+    async with service.database() as session:
+        account = await session.scalar(select(Account.id))
+        rows = [
+            Event(account_id=account, mode=mode, tenant_id=TENANT, domain_name=d, type=t, message=f"{t} {d}", data={})
+            for t, d in events
+        ]
+        session.add_all(rows)
+        await session.flush()
+        return [r.id for r in rows]
+
+
+async def create(api: httpx.AsyncClient, url: str, **extra: object) -> dict:  # type: ignore[type-arg]
+    response = await api.post("/v1/webhooks", json={"url": url, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_every_event_type_arrives_once_per_id_despite_a_failing_receiver(service: Service) -> None:
+    with receiving(fail_first=4) as receiver:
+        async with service.client(service.keys["test"]) as api:
+            endpoint = await create(api, receiver.url)
+            assert endpoint["secret"].startswith("whsec_")
+            receiver.secrets.append(endpoint["secret"])
+            assert "secret" not in (await api.get(f"/v1/webhooks/{endpoint['id']}")).json()
+            sent = [t for t in TYPES]
+            ids = await emit(service, [(t, "acme.com") for t in sent])
+            await until(lambda: len(receiver.ids()) == len(sent), "every event delivered")
+            await asyncio.sleep(0.5)  # nothing more arrives: no duplicates once delivered
+            assert receiver.bad_signatures == 0
+            assert sorted(r.type for r in receiver.received) == sorted(sent)
+            assert len(receiver.received) == len(receiver.ids())
+            # One domain: delivered in the order the events happened, failures and retries included.
+            assert [r.event_id for r in receiver.received] == ids
+            log = (await api.get(f"/v1/webhooks/{endpoint['id']}/deliveries", params={"limit": 200})).json()
+            assert {d["status"] for d in log["deliveries"]} == {"delivered"}
+            first = log["deliveries"][-1]  # oldest: the one that met the 500s
+            assert [a["status_code"] for a in first["attempt_log"]][:2] == [500, 500]
+            assert first["attempt_log"][-1]["status_code"] == 204 and first["attempts"] >= 5
+            redo = await api.post(f"/v1/webhooks/{endpoint['id']}/deliveries/{first['id']}/redeliver")
+            assert redo.status_code == 202
+            await until(lambda: len(receiver.received) == len(sent) + 1, "the redelivery")
+            assert receiver.received[-1].id == first["id"]  # the same webhook-id: receivers can skip it
+
+
+async def test_endpoints_filter_types_and_deliver_per_mode_and_account(service: Service) -> None:
+    with receiving() as picky, receiving() as everything:
+        async with service.client(service.keys["test"]) as api:
+            one = await create(api, picky.url, event_types=["domain.degraded"])
+            picky.secrets.append(one["secret"])
+            everything.secrets.append((await create(api, everything.url))["secret"])
+            bad = await api.post("/v1/webhooks", json={"url": picky.url, "event_types": ["domain.exploded"]})
+            assert bad.status_code == 400 and bad.json()["detail"]["code"] == "invalid_event_type"
+            await emit(service, [("domain.degraded", "a.com"), ("domain.recovered", "a.com")])
+            await emit(service, [("domain.degraded", "live.com")], mode="live")  # the live key's world
+            await until(lambda: len(everything.ids()) == 2, "both events to the unfiltered endpoint")
+            await until(lambda: len(picky.ids()) == 1, "the degraded event to the filtered one")
+            await asyncio.sleep(0.5)
+            assert [r.type for r in picky.received] == ["domain.degraded"]
+            assert {r.domain for r in everything.received} == {"a.com"}
+
+
+async def test_rotation_signs_with_both_secrets_during_the_overlap(service: Service) -> None:
+    with receiving() as receiver:
+        async with service.client(service.keys["test"]) as api:
+            endpoint = await create(api, receiver.url)
+            old = endpoint["secret"]
+            rotated = await api.post(f"/v1/webhooks/{endpoint['id']}/rotate-secret", json={"overlap_seconds": 3600})
+            assert rotated.status_code == 200 and rotated.json()["secret"] != old
+            receiver.secrets.append(old)  # a receiver that has not switched yet still verifies
+            assert (await api.post(f"/v1/webhooks/{endpoint['id']}/test")).status_code == 202
+            await until(lambda: len(receiver.ids()) == 1, "the test event")
+            assert receiver.received[0].type == "webhook.test" and receiver.signatures_seen == [2]
+            receiver.secrets[:] = [rotated.json()["secret"]]  # and one that has switched too
+            await api.post(f"/v1/webhooks/{endpoint['id']}/rotate-secret", json={"overlap_seconds": 0})
+            # Without overlap only the newest secret signs: the one we hold now no longer verifies.
+            await api.post(f"/v1/webhooks/{endpoint['id']}/test")
+            await until(lambda: receiver.bad_signatures >= 1, "a delivery signed only by the newer secret")
+
+
+async def test_410_disables_the_endpoint_with_an_event(service: Service) -> None:
+    with receiving(status=410) as receiver:
+        async with service.client(service.keys["test"]) as api:
+            endpoint = await create(api, receiver.url)
+            receiver.secrets.append(endpoint["secret"])
+            await emit(service, [("domain.verified", "gone.com"), ("domain.dkim_enabled", "gone.com")])
+
+            async def disabled() -> bool:
+                return not (await api.get(f"/v1/webhooks/{endpoint['id']}")).json()["enabled"]
+
+            await until_async(disabled, "disabled after 410")
+            read = (await api.get(f"/v1/webhooks/{endpoint['id']}")).json()
+            assert "410" in read["disabled_reason"]
+            events = (await api.get("/v1/events", params={"type": "webhook.endpoint_disabled"})).json()
+            assert events["total"] == 1
+            assert receiver.requests == 1  # nothing more is sent to an endpoint that said Gone
+
+
+async def until_async(probe: Callable[[], Awaitable[bool]], what: str, within: float = 30.0) -> None:
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if await probe():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not within {within:.0f} s: {what}")
+
+
+async def test_a_hanging_receiver_never_stalls_another_endpoint(service: Service) -> None:
+    with receiving(hang=5.0) as slow, receiving() as fast:
+        async with service.client(service.keys["test"]) as api:
+            slow.secrets.append((await create(api, slow.url))["secret"])
+            fast.secrets.append((await create(api, fast.url))["secret"])
+            started = time.monotonic()
+            await emit(service, [("domain.degraded", f"d{i}.com") for i in range(30)])
+            await until(lambda: len(fast.ids()) == 30, "every event at the fast endpoint", within=10)
+            assert time.monotonic() - started < 5.0  # sooner than one answer of the slow one
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://10.0.0.5/hook",
+        "http://192.168.1.1/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://0.0.0.0/hook",
+    ],
+)
+async def test_non_public_targets_are_refused_in_live_mode(url: str) -> None:
+    with pytest.raises(targets.TargetRefused, match="not a public address"):
+        await targets.check(url, allow_private=False)
+    await targets.check(url, allow_private=True)  # the operator's setting lets them through
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/x", "http://user:pw@example.com/", "http:///nohost", "http://h:99999/"]
+)
+async def test_bad_urls_are_refused(url: str) -> None:
+    with pytest.raises(targets.TargetRefused):
+        await targets.check(url, allow_private=True)
+
+
+async def test_the_live_api_refuses_a_loopback_url_and_test_keys_may_use_one(service: Service) -> None:
+    async with service.client(service.keys["live"]) as live, service.client(service.keys["test"]) as test:
+        refused = await live.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})
+        assert refused.status_code == 400 and refused.json()["detail"]["code"] == "webhook_url_not_allowed"
+        assert (await test.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})).status_code == 201
+        assert (await live.get("/v1/webhooks")).json()["count"] == 0  # each mode sees its own
+        missing = await live.patch("/v1/webhooks/nope", json={"enabled": False})
+        assert missing.status_code == 404 and missing.json()["detail"]["code"] == "webhook_not_found"
