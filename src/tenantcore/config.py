@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     )
     webhook_backoff: float = Field(5.0, gt=0, description="First wait after a failed delivery; doubles, capped at 6 h.")
     webhook_poll: float = Field(0.5, gt=0, description="Seconds between looks at the webhook outbox when idle.")
+    webhook_lease: float = Field(
+        60.0, gt=0, description="Seconds a worker holds a delivery unless renewed (a dead worker's come back after it)."
+    )
     webhook_concurrency: int = Field(
         4, ge=1, description="Deliveries in flight per endpoint (a slow receiver holds only its own)."
     )

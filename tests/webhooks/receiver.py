@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -90,3 +90,15 @@ def receiving(**options: object) -> Iterator[Receiver]:
         yield receiver
     finally:
         server.stop()
+
+
+async def until(probe: Callable[[], object], what: str, within: float = 30.0, fail: bool = True) -> bool:
+    """Poll `probe` until it holds; False (or an AssertionError naming `what`) when it never does."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if probe():
+            return True
+        await asyncio.sleep(0.05)
+    if fail:
+        raise AssertionError(f"not within {within:.0f} s: {what}")
+    return False

@@ -19,7 +19,7 @@ from tenantcore.events.service import TYPES
 from tenantcore.webhooks import targets
 
 from ..running import Service
-from .receiver import receiving
+from .receiver import receiving, until
 
 TENANT = "6df58cd6-3610-45c7-9818-05c170acfe55"
 
@@ -29,15 +29,6 @@ def service(tmp_path: Path):  # type: ignore[no-untyped-def]
     running = Service(tmp_path / "data", webhook_backoff=0.2, webhook_poll=0.1, webhook_timeout=1.0)
     yield running
     running.stop()
-
-
-async def until(probe: Callable[[], object], what: str, within: float = 30.0) -> None:
-    started = time.monotonic()
-    while time.monotonic() - started < within:
-        if probe():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not within {within:.0f} s: {what}")
 
 
 async def emit(service: Service, events: list[tuple[str, str]], mode: str = "test") -> list[int]:

@@ -37,7 +37,6 @@ BACKOFF_CAP = 6 * 3600.0
 DISPATCH_BATCH = 500
 CLAIM_BATCH = 200
 MAX_HELD = 1000  # deliveries one worker holds at once (sending or waiting for their endpoint)
-LEASE = 60.0  # s; renewed every third of it while held
 
 
 def message_id() -> str:
@@ -167,7 +166,9 @@ class Deliverer:
         if room <= 0:
             return 0
         async with self.runtime.transaction() as session:
-            seqs = await repository.claim(session, self.owner, min(room, CLAIM_BATCH), LEASE, self._saturated())
+            seqs = await repository.claim(
+                session, self.owner, min(room, CLAIM_BATCH), self.settings.webhook_lease, self._saturated()
+            )
         if not seqs:
             return 0
         async with self.runtime.sessions() as session:
@@ -182,7 +183,7 @@ class Deliverer:
     async def renew(self) -> None:
         if self._held:
             async with self.runtime.transaction() as session:
-                await repository.renew(session, self.owner, list(self._held), LEASE)
+                await repository.renew(session, self.owner, list(self._held), self.settings.webhook_lease)
 
     async def idle(self) -> None:
         """Wait for every delivery started to finish (tests and shutdown)."""

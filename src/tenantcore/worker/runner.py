@@ -28,7 +28,6 @@ from tenantcore.runtime import Runtime
 from tenantcore.tenants import repository as tenants_repo
 from tenantcore.tenants import service as tenants
 from tenantcore.tenants.models import Tenant
-from tenantcore.webhooks import outbox
 from tenantcore.webhooks.outbox import Deliverer
 from tenantcore.worker import claims
 
@@ -232,7 +231,7 @@ class Worker:
 
     async def _webhook_leases(self) -> None:
         while not self._stop.is_set():
-            await self._sleep(outbox.LEASE / 3)
+            await self._sleep(self.settings.webhook_lease / 3)
             try:
                 await self.webhooks.renew()
             except Exception:  # a missed beat costs a lease at worst: the delivery is sent again
