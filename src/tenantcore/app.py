@@ -25,6 +25,7 @@ from tenantcore.config import Settings
 from tenantcore.dnsproviders.routes import router as dns_providers_router
 from tenantcore.domains.routes import router as domains_router
 from tenantcore.events.routes import router as events_router
+from tenantcore.idempotency.middleware import IdempotencyMiddleware
 from tenantcore.runtime import Runtime
 from tenantcore.tenants.routes import router as tenants_router
 from tenantcore.web import session as web_session
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         same_site="strict",
         https_only=settings.base_url.startswith("https://"),
     )
+    app.add_middleware(IdempotencyMiddleware, runtime=runtime)  # inside the body limit: it reads bodies
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -24,6 +24,8 @@ from tenantcore.domains import dns, lifecycle, onboarding
 from tenantcore.domains.models import Domain
 from tenantcore.errors import TenantCoreError
 from tenantcore.events.models import Event
+from tenantcore.idempotency import repository as idempotency
+from tenantcore.idempotency.middleware import IDEMPOTENCY_TTL
 from tenantcore.runtime import Runtime
 from tenantcore.tenants import repository as tenants_repo
 from tenantcore.tenants import service as tenants
@@ -125,6 +127,8 @@ class Worker:
         if not modes:
             return 0
         await self._probe_exchange(modes)
+        async with self.runtime.transaction() as session:  # keys live 24 h
+            await idempotency.prune(session, now() - IDEMPOTENCY_TTL)
         stale_before = now() - timedelta(seconds=self.settings.reservation_timeout)
         async with self.runtime.transaction() as session:
             ids = await claims.claim_repairs(

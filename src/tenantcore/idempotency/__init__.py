@@ -1,0 +1,1 @@
+"""`Idempotency-Key` on every POST (Stripe's semantics): see `middleware.py`."""
