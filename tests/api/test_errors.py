@@ -217,7 +217,7 @@ async def test_live_mode_without_microsoft_settings_says_so(service, mode):
     async with service.client(service.keys[mode]) as live:
         response = await live.post("/v1/tenants", json={"tenant_id": str(uuid.uuid4())})
         assert response.status_code == 503 and code(response) == "microsoft_not_configured"
-        assert (await live.get("/v1/tenants")).json() == {"tenants": [], "count": 0}
+        assert (await live.get("/v1/tenants")).json() == {"tenants": [], "count": 0, "has_more": False}
 
 
 async def test_adopting_a_verified_domain_survives_exchange_refusing(api, service, tenant_id):

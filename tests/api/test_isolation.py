@@ -29,7 +29,7 @@ async def test_another_account_gets_tenant_not_found_everywhere(api, service, te
     await api.post(f"/v1/tenants/{tenant_id}/domains", json={"domain": D})
     other = await service.new_account()
     async with service.client(other["test"]) as theirs:
-        assert (await theirs.get("/v1/tenants")).json() == {"tenants": [], "count": 0}
+        assert (await theirs.get("/v1/tenants")).json() == {"tenants": [], "count": 0, "has_more": False}
         for method, path, body in endpoints(tenant_id):
             response = await theirs.request(method, path, json=body)
             assert response.status_code == 404, (method, path, response.text)

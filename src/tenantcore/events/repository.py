@@ -15,9 +15,18 @@ def readable(caller: Caller) -> Select[tuple[Event]]:
 
 
 async def page(
-    session: AsyncSession, caller: Caller, tenant_id: str | None, type_: str | None, limit: int, offset: int
+    session: AsyncSession,
+    caller: Caller,
+    tenant_id: str | None,
+    type_: str | None,
+    limit: int,
+    offset: int,
+    starting_after: int | None = None,
 ) -> tuple[list[Event], int]:
+    """Newest first; `starting_after`: an event id, the page continues with older ones."""
     query = readable(caller)
+    if starting_after is not None:
+        query = query.where(Event.id < starting_after)
     if tenant_id:
         query = query.where(Event.tenant_id == tenant_id)
     if type_:

@@ -33,6 +33,7 @@ class EventPage(BaseModel):
     total: int
     limit: int
     offset: int
+    has_more: bool
     filters: dict[str, str | None]
 
 
@@ -44,6 +45,9 @@ async def list_events(
     type: Annotated[str | None, Query(description=f"One of {', '.join(TYPES)}")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    starting_after: Annotated[
+        int | None, Query(ge=1, description="The last event id of the previous page (a cursor; offset stays 0)")
+    ] = None,
 ) -> EventPage:
     """What happened to the caller's domains, newest first (DNS changes, degradations,
     recoveries, verification, DKIM, failed follow-ups)."""
@@ -51,13 +55,14 @@ async def list_events(
         tenant_id = tenant_guid(tenant_id, "tenant_id must be a tenant GUID.")
     if type is not None and type not in TYPES:
         raise TenantCoreError(400, "invalid_event_type", f"type must be one of {', '.join(TYPES)}.")
-    rows, total = await repository.page(session, caller, tenant_id, type, limit, offset)
-    events = [EventOut.model_validate(e) for e in rows]
+    rows, total = await repository.page(session, caller, tenant_id, type, limit + 1, offset, starting_after)
+    events = [EventOut.model_validate(e) for e in rows[:limit]]
     return EventPage(
         events=events,
         count=len(events),
         total=total,
         limit=limit,
         offset=offset,
+        has_more=len(rows) > limit,
         filters={"tenant_id": tenant_id, "type": type},
     )

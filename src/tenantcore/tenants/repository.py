@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, case, delete, func, select, update
+from sqlalchemy import Row, Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts.service import Caller
@@ -24,13 +24,26 @@ def readable(caller: Caller, *columns: Any) -> Select[Any]:
     return select(*(columns or (Tenant,))).where(Tenant.account_id == caller.account_id, Tenant.mode == caller.mode)
 
 
-async def list_for(session: AsyncSession, caller: Caller) -> list[tuple[Tenant, int]]:
+async def list_for(
+    session: AsyncSession, caller: Caller, limit: int | None = None, after: Tenant | None = None
+) -> list[tuple[Tenant, int]]:
+    """Newest consent first (ties by id); `after`: the page continues past that tenant."""
     counts = select(Domain.tenant_id, func.count().label("n")).where(LISTED).group_by(Domain.tenant_id).subquery()
-    rows = await session.execute(
+    query = (
         readable(caller, Tenant, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.tenant_id == Tenant.id)
-        .order_by(Tenant.consented_at.desc())
+        .order_by(Tenant.consented_at.desc(), Tenant.id.desc())
     )
+    if after is not None:
+        query = query.where(
+            or_(
+                Tenant.consented_at < after.consented_at,
+                and_(Tenant.consented_at == after.consented_at, Tenant.id < after.id),
+            )
+        )
+    if limit is not None:
+        query = query.limit(limit)
+    rows = await session.execute(query)
     return [(tenant, int(n)) for tenant, n in rows.all()]
 
 

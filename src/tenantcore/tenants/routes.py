@@ -12,9 +12,14 @@ router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
 
 @router.get("", response_model=TenantList)
-async def list_tenants(runtime: RuntimeDep, caller: CallerDep) -> TenantList:
-    """Connected tenants, newest consent first."""
-    return await service.list_tenants(runtime, caller)
+async def list_tenants(
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 100,
+    starting_after: Annotated[str | None, Query(description="The last tenant_id of the previous page")] = None,
+) -> TenantList:
+    """Connected tenants, newest consent first, `limit` at a time (cursor: `starting_after`)."""
+    return await service.list_tenants(runtime, caller, limit, starting_after)
 
 
 @router.post("", response_model=TenantOut, status_code=201)

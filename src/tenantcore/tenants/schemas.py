@@ -26,6 +26,7 @@ class TenantOut(BaseModel):
 class TenantList(BaseModel):
     tenants: list[TenantOut]
     count: int
+    has_more: bool = Field(False, description="More follow: pass the last tenant_id as starting_after.")
 
 
 class ConnectTenant(BaseModel):

@@ -60,12 +60,25 @@ async def get(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> Tenant:
     return tenant
 
 
-async def list_tenants(runtime: Runtime, caller: Caller) -> TenantList:
-    """Connected tenants, newest consent first."""
+async def list_tenants(
+    runtime: Runtime, caller: Caller, limit: int | None = None, starting_after: str | None = None
+) -> TenantList:
+    """Connected tenants, newest consent first; a page of `limit` continuing after the tenant
+    `starting_after` (a tenant GUID from the previous page), and whether more follow."""
     async with runtime.sessions() as session:
-        rows = await repository.list_for(session, caller)
-    tenants = [to_out(tenant, count) for tenant, count in rows]
-    return TenantList(tenants=tenants, count=len(tenants))
+        after = None
+        if starting_after is not None:
+            after = await repository.get_for(
+                session, caller, tenant_guid(starting_after, "starting_after must be a tenant GUID.")
+            )
+            if after is None:
+                raise TenantCoreError(
+                    400, "invalid_cursor", f"starting_after: no tenant {starting_after} to continue from."
+                )
+        rows = await repository.list_for(session, caller, None if limit is None else limit + 1, after)
+    more = limit is not None and len(rows) > limit
+    tenants = [to_out(tenant, count) for tenant, count in rows[:limit]]
+    return TenantList(tenants=tenants, count=len(tenants), has_more=more)
 
 
 async def read(runtime: Runtime, caller: Caller, ms_tenant_id: str) -> TenantOut:
