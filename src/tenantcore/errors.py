@@ -4,6 +4,8 @@ the worker and the app raise it; only `api/` turns it into an HTTP response."""
 
 from __future__ import annotations
 
+import math
+
 from tenantcore.microsoft import errors as ms
 
 
@@ -30,7 +32,8 @@ def from_microsoft(error: ms.MicrosoftError) -> TenantCoreError:
     """Microsoft failures no step maps more specifically: 502 when Microsoft refused in a way
     we did not expect, 503 when it is unavailable or throttling us."""
     if isinstance(error, ms.Throttled):
-        retry = str(int(error.retry_after)) if error.retry_after else "30"
+        # Never "0": a fraction of a second from Microsoft is still a wait (rounded up).
+        retry = str(max(1, math.ceil(error.retry_after))) if error.retry_after else "30"
         return TenantCoreError(503, "microsoft_throttled", error.message, {"Retry-After": retry})
     if isinstance(error, ms.MicrosoftUnavailable):
         return TenantCoreError(503, "microsoft_unavailable", error.message, {"Retry-After": "30"})

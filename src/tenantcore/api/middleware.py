@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -53,20 +54,43 @@ class BodyLimitMiddleware:
             await _too_large(send, self.limit)
             return
         seen = 0
+        exceeded = False
+        ended = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded, ended
             message = await receive()
             if message["type"] == "http.request":
+                ended = not message.get("more_body", False)
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    exceeded = True
                     raise _TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
+        async def unless_exceeded(message: Message) -> None:
+            # A handler that caught our exception answers 400 "error parsing the body": the
+            # client is owed the 413 instead, so nothing it sends goes out.
+            if not exceeded:
+                await send(message)
+
+        with contextlib.suppress(_TooLarge):
+            await self.app(scope, limited, unless_exceeded)
+        if exceeded:
+            await _drain(receive, ended)
             await _too_large(send, self.limit)
+
+
+async def _drain(receive: Receive, ended: bool, cap: int = 16 * 1024 * 1024) -> None:
+    """Read what is left of an over-long body (up to `cap`) before answering: a server that
+    answers mid-upload and closes makes the client see a connection reset, not the 413."""
+    read = 0
+    while not ended and read < cap:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        read += len(message.get("body", b""))
+        ended = not message.get("more_body", False)
 
 
 class _TooLarge(Exception):
