@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Final
 
 from tenantcore.dnshealth.lookup import Answer, Outcome
@@ -88,6 +89,11 @@ class Blocklist:
     name: str
     kind: ListKind
     query_zone: str = field(repr=False)
+
+    @property
+    def clean(self) -> BlocklistResult:
+        """The usual verdict (frozen, so one object serves every domain)."""
+        return _clean_result(self.name, self.kind)
 
     def names_for(self, domain: str) -> tuple[str, ...]:
         """The names to ask about: SURBL and URIBL list registrable domains only; Spamhaus DBL
@@ -166,6 +172,11 @@ class BlocklistResult:
         }
 
 
+@lru_cache(maxsize=256)
+def _clean_result(name: str, kind: ListKind) -> BlocklistResult:
+    return BlocklistResult(name, kind, CLEAN)
+
+
 def _bits(last: int, table: Sequence[tuple[int, str]]) -> list[str]:
     found = [label for bit, label in table if last & bit]
     rest = last & ~sum(bit for bit, _ in table) & ~1
@@ -233,7 +244,7 @@ def read_answers(blocklist: Blocklist, names: Sequence[str], answers: Sequence[A
             return BlocklistResult(blocklist.name, kind, LISTED, codes, tuple(listed), listed_name=name)
     if problems:
         return BlocklistResult(blocklist.name, kind, UNKNOWN, problem="; ".join(problems), refused=refused)
-    return BlocklistResult(blocklist.name, kind, CLEAN)
+    return blocklist.clean
 
 
 def overall(results: Sequence[BlocklistResult]) -> str | None:
