@@ -1,11 +1,13 @@
 """Full health check of generated M365 zones served by Knot, side by side with checkdmarc and
 with the raw query rate of the resolver we use (c-ares via pycares) as the ceiling.
 
-    ./dev bench dnshealth_bench [--domains 10000] [--checkdmarc-sample 300]
+    ./dev bench dnshealth_bench [--domains 10000] [--checkdmarc-sample 300] [--no-blocklists]
 
 checkdmarc is synchronous and makes ~28 queries per domain, so it runs on a sample of the
 same zones (its rate does not depend on N); TenantCore and the raw resolver run on all of
-them. knotd (2 UDP workers) shares the machine's cores with the client.
+them. knotd (2 UDP workers) shares the machine's cores with the client. TenantCore also asks
+three fake domain blocklists (three more queries a domain, almost all NXDOMAIN) unless
+--no-blocklists; the raw ceiling asks the same six names either way.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import pycares
 import uvloop
 
 from tenantcore.dnshealth import CheckTarget, HealthChecker, ResolverConfig, build_expected_records
+from tenantcore.dnshealth.blocklists import parse_blocklists
 from tenantcore.dnshealth.lookup import LoopChannel
-from zones import FAULTS, domain_name, graph_records, knot
+from zones import BLOCKLISTS, FAULTS, blocklisted, domain_name, graph_records, knot
 
 # The six lookups a check makes for every domain.
 MIX = [
@@ -63,16 +66,19 @@ async def raw_rate(port: int, count: int, concurrency: int) -> float:
     return total / elapsed
 
 
-async def tenantcore_rate(port: int, count: int, concurrency: int) -> tuple[float, collections.Counter[str], int]:
+async def tenantcore_rate(
+    port: int, count: int, concurrency: int, blocklists: bool
+) -> tuple[float, collections.Counter[str], int]:
     """Domains/s of the full check: expected records from Graph-shaped input, all lookups,
-    findings, grade and fingerprint."""
+    findings, grade and fingerprint, and (`blocklists`) the three blocklist lookups."""
     targets = [
         CheckTarget(domain_name(i), build_expected_records(domain_name(i), **graph_records(i)), True)
         for i in range(count)
     ]
     config = ResolverConfig(nameservers=(f"127.0.0.1:{port}",), concurrency=concurrency)
     start = time.perf_counter()
-    reports = await HealthChecker(config).check_many(targets)
+    lists = parse_blocklists(BLOCKLISTS) if blocklists else ()
+    reports = await HealthChecker(config, lists).check_many(targets)
     elapsed = time.perf_counter() - start
     found: collections.Counter[str] = collections.Counter()
     wrong = 0
@@ -80,7 +86,10 @@ async def tenantcore_rate(port: int, count: int, concurrency: int) -> tuple[floa
         errors = {f.code for f in report.findings if f.severity.value == "error"}
         found.update(errors)
         fault = FAULTS.get(i % 10)
-        if (fault is None and errors) or (fault is not None and fault not in errors):
+        seeded = {fault} if fault else set()
+        if blocklists and blocklisted(i):
+            seeded.add("blocklisted")
+        if not seeded <= errors or (fault is None and errors - seeded):
             wrong += 1
     return count / elapsed, found, wrong
 
@@ -100,6 +109,7 @@ def main() -> None:
     parser.add_argument("--domains", type=int, default=10_000)
     parser.add_argument("--checkdmarc-sample", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=500)
+    parser.add_argument("--no-blocklists", action="store_true", help="Check without the blocklist lookups.")
     args = parser.parse_args()
     n = args.domains
     print(f"generating {n} zones and starting knotd ...", flush=True)
@@ -108,7 +118,7 @@ def main() -> None:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(raw_rate(port, min(n, 2000), args.concurrency))  # warm-up
             raw = runner.run(raw_rate(port, n, args.concurrency))
-            one, found, wrong = runner.run(tenantcore_rate(port, n, args.concurrency))
+            one, found, wrong = runner.run(tenantcore_rate(port, n, args.concurrency, not args.no_blocklists))
         theirs = checkdmarc_rate(port, args.checkdmarc_sample)
     per = len(MIX)
     rows = [
@@ -120,6 +130,7 @@ def main() -> None:
     for name, rate, note in rows:
         print(f"{name:32}{rate:>10,.0f}   {note}")
     print(f"\n{n} domains in {n / one:.1f} s, {one / (raw / per):.0%} of the raw ceiling")
+    print(f"blocklists: {'off' if args.no_blocklists else ', '.join(BLOCKLISTS)}")
     print(f"errors found: {dict(found)}")
     print(f"domains judged wrongly vs the seeded faults: {wrong}")
 

@@ -3,6 +3,10 @@
 Each zone looks like a real M365 sending domain (MS= TXT, SPF, MX to outlook, DMARC, two
 DKIM CNAMEs, autodiscover). Faults repeat every 10 domains, as in the reference measurements:
 i%10 == 1 two SPF records, 2 no SPF, 3 DMARC at `dmarc.` instead of `_dmarc.`, 4 no DKIM CNAMEs.
+
+Three fake blocklist zones (`BLOCKLISTS`, read as Spamhaus DBL, SURBL and URIBL) answer
+NXDOMAIN for almost every domain, as the real lists do; every hundredth domain (i%100 == 7)
+is listed on the DBL one as spam (127.0.1.2).
 """
 
 from __future__ import annotations
@@ -14,6 +18,23 @@ from typing import Any
 from tenantcore.sandbox.knot import KnotNotInstalled, running_knot
 
 FAULTS = {1: "spf_multiple", 2: "spf_missing", 3: "dmarc_wrong_name", 4: "dkim_selector_missing"}
+BLOCKLISTS = ("spamhaus:dbl.bench-bl", "surbl:multi.surbl.bench-bl", "uribl:multi.uribl.bench-bl")
+LISTED_EVERY, LISTED_AT = 100, 7
+
+
+def blocklisted(i: int) -> bool:
+    return i % LISTED_EVERY == LISTED_AT
+
+
+def blocklist_zones(count: int) -> dict[str, str]:
+    zones = {}
+    for entry in BLOCKLISTS:
+        zone = entry.split(":", 1)[1]
+        lines = ["$TTL 0", f"@ SOA ns.{zone}. hostmaster.{zone}. 1 3600 600 86400 0", f"@ NS ns.{zone}."]
+        if zone.startswith("dbl."):
+            lines += [f"{domain_name(i)} A 127.0.1.2" for i in range(count) if blocklisted(i)]
+        zones[zone] = "\n".join(lines) + "\n"
+    return zones
 
 
 def domain_name(i: int) -> str:
@@ -91,10 +112,10 @@ ns A 127.0.0.1
 
 @contextmanager
 def knot(count: int, workers: int = 1) -> Iterator[int]:
-    """Write `count` zones (plus outlook.com and sendgrid.net), start knotd on a free loopback
-    port, yield the port, stop it."""
+    """Write `count` zones (plus outlook.com, sendgrid.net and the blocklist zones), start knotd
+    on a free loopback port, yield the port, stop it."""
     texts = {domain_name(i): zone_text(i) for i in range(count)}
-    texts |= {"outlook.com": OUTLOOK_ZONE, "sendgrid.net": SENDGRID_ZONE}
+    texts |= {"outlook.com": OUTLOOK_ZONE, "sendgrid.net": SENDGRID_ZONE} | blocklist_zones(count)
     # The last zone written is the one waited for: a domain's, the bulk of the load.
     last = domain_name(count - 1)
     texts[last] = texts.pop(last)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tenantcore import aio
+from tenantcore.dnshealth.blocklists import DEFAULT_BLOCKLISTS, parse_blocklists
 from tenantcore.dnshealth.check import HealthChecker
 from tenantcore.dnshealth.formats import print_reports, reports_to_csv, reports_to_json
 from tenantcore.dnshealth.lookup import ResolverConfig
@@ -71,6 +72,23 @@ def _read_domains(domains: list[str], file: Path | None) -> list[str]:
     return parsed
 
 
+def _blocklists(zones: list[str] | None, dqs_key: str | None) -> tuple[Any, ...]:
+    """--blocklist zones, else TENANTCORE_BLOCKLISTS (`off`: none), else the three public lists."""
+    if zones is None:
+        from pydantic import ValidationError
+
+        from tenantcore.config import Settings
+
+        try:
+            zones = Settings().blocklists
+        except ValidationError as exc:
+            raise typer.BadParameter(str(exc), param_hint="TENANTCORE_BLOCKLISTS") from exc
+    try:
+        return parse_blocklists(zones, dqs_key)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--blocklist") from exc
+
+
 @app.command()
 def check(
     domains: Annotated[list[str] | None, typer.Argument(help="Domains to check.")] = None,
@@ -91,14 +109,34 @@ def check(
     timeout: Annotated[float, typer.Option(help="Seconds per try.")] = 2.0,
     tries: Annotated[int, typer.Option(help="Tries per query (lost packets are retried).")] = 3,
     concurrency: Annotated[int, typer.Option(help="Queries in flight at most.")] = 500,
+    no_blocklists: Annotated[bool, typer.Option("--no-blocklists", help="Skip the domain blocklist lookups.")] = False,
+    blocklist: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--blocklist",
+            help="Blocklist zone, ZONE or KIND:ZONE (repeatable); default: "
+            + ", ".join(DEFAULT_BLOCKLISTS)
+            + ", or TENANTCORE_BLOCKLISTS.",
+        ),
+    ] = None,
+    dqs_key: Annotated[
+        str | None,
+        typer.Option(
+            "--spamhaus-dqs-key",
+            envvar="TENANTCORE_SPAMHAUS_DQS_KEY",
+            show_envvar=False,
+            help="Spamhaus DQS key (or TENANTCORE_SPAMHAUS_DQS_KEY): ask <key>.dbl.dq.spamhaus.net.",
+        ),
+    ] = None,
 ) -> None:
-    """Check SPF, DKIM, DMARC and MX of any domains for Microsoft 365.
+    """Check SPF, DKIM, DMARC, MX and domain blocklists of any domains for Microsoft 365.
 
-    Exits 1 when any domain has an error finding, 2 on bad input.
+    Exits 1 when any domain has an error finding (a blocklist listing is one), 2 on bad input.
     """
     if as_json and as_csv:
         raise typer.BadParameter("choose one of --json and --csv")
     names = _read_domains(domains or [], file)
+    lists = () if no_blocklists else _blocklists(blocklist, dqs_key)
     config = ResolverConfig(
         nameservers=tuple(nameserver or ()),
         timeout=timeout,
@@ -107,7 +145,7 @@ def check(
         authoritative=authoritative,
         authoritative_port=authoritative_port,
     )
-    checker = HealthChecker(config)
+    checker = HealthChecker(config, lists)
     err = Console(stderr=True)
     show_progress = len(names) > 1 and err.is_terminal
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from tenantcore.dnshealth.blocklists import DEFAULT_BLOCKLISTS, parse_blocklists
+
+_OFF = ("", "off", "none", "false", "0", "[]")
 
 
 class Settings(BaseSettings):
@@ -87,6 +91,16 @@ class Settings(BaseSettings):
     dns_concurrency: int = Field(500, description="DNS queries in flight per process.")
     dns_timeout: float = Field(2.0, gt=0, description="Seconds a live DNS try waits; c-ares doubles it on each retry.")
     dns_tries: int = Field(3, ge=1, description="Tries per live DNS query before it counts as a timeout (unknown).")
+    blocklists: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_BLOCKLISTS),
+        description="Domain blocklists every live domain is looked up on, comma-separated `ZONE` or `KIND:ZONE` "
+        "(KIND: spamhaus, surbl, uribl, rhsbl); `off` for none.",
+    )
+    spamhaus_dqs_key: SecretStr | None = Field(
+        None,
+        description="Spamhaus Data Query Service key: Spamhaus DBL is then asked at <key>.dbl.dq.spamhaus.net "
+        "(the public dbl.spamhaus.org refuses public resolvers).",
+    )
 
     # Sandbox mode: the in-process emulator and DNS server.
     sandbox: bool = True
@@ -113,6 +127,43 @@ class Settings(BaseSettings):
     sandbox_token_lifetime: int | None = None
     sandbox_throttle_ru_per_10s: int | None = None
     sandbox_latency: float | None = Field(None, ge=0)
+    sandbox_blocklists: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Domain blocklists for test-mode domains, as TENANTCORE_BLOCKLISTS; none by default (the "
+        "sandbox DNS serves no blocklist zone: delegate test zones with TENANTCORE_SANDBOX_DNS_DELEGATIONS).",
+    )
+
+    @field_validator("blocklists", "sandbox_blocklists", mode="before")
+    @classmethod
+    def _blocklist_entries(cls, value: Any) -> Any:
+        """A comma- (or space-) separated string, a JSON list, or `off`; each entry parsed
+        (a bad zone or kind fails at start-up, not at the first check)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.lower() in _OFF:
+                return []
+            if text.startswith("["):
+                import json
+
+                value = json.loads(text)
+            else:
+                value = [part for part in text.replace(",", " ").split() if part]
+        if isinstance(value, list | tuple):
+            parse_blocklists(str(v) for v in value)  # raises ValueError: a validation error
+            return [str(v).strip() for v in value if str(v).strip()]
+        return value
+
+    @field_validator("spamhaus_dqs_key")
+    @classmethod
+    def _dqs_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_blocklists((), value.get_secret_value())  # one DNS label, or a validation error
+        return value
+
+    def blocklists_for(self, mode: str) -> tuple[Any, ...]:
+        """The parsed lists (`dnshealth.blocklists.Blocklist`) for live or test mode, the DQS key applied."""
+        key = self.spamhaus_dqs_key.get_secret_value() if self.spamhaus_dqs_key else None
+        return parse_blocklists(self.sandbox_blocklists if mode == "test" else self.blocklists, key)
 
     @property
     def db_url(self) -> str:

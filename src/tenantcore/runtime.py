@@ -151,7 +151,7 @@ class Runtime:
             connect = lambda: MicrosoftClients.create(config)  # noqa: E731
         return ModeEnv(
             mode="live",
-            checker=HealthChecker(resolver),
+            checker=HealthChecker(resolver, s.blocklists_for("live")),
             consent_base=Endpoints().login,
             consent_client_id=s.ms_client_id,
             _connect=connect,
@@ -166,7 +166,10 @@ class Runtime:
         emulator = sandbox.emulator.url
         return ModeEnv(
             mode="test",
-            checker=HealthChecker(replace(sandbox.resolver, concurrency=self.settings.dns_concurrency)),
+            checker=HealthChecker(
+                replace(sandbox.resolver, concurrency=self.settings.dns_concurrency),
+                self.settings.blocklists_for("test"),
+            ),
             consent_base=emulator,
             consent_client_id=sandbox.client_id,
             publisher=sandbox,

@@ -93,7 +93,9 @@ async def test_quickstart(api, tenant_id):
         "dmarc_status",
         "mx_status",
         "last_checked",
+        "blocklist_status",  # ours, beside the spec's fields
     }
+    assert item["blocklist_status"] is None  # test mode asks no blocklist unless configured
     assert item["spf_status"] == "v=spf1 include:spf.protection.outlook.com -all"
     assert item["dkim_status"] == "healthy"
     assert item["dmarc_status"].startswith("v=DMARC1; p=quarantine")

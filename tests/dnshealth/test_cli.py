@@ -40,9 +40,26 @@ def test_json_and_csv_for_machines(dns_server, publish, store, tmp_path):
     assert reports[0]["dkim_status"] == "healthy" and reports[1]["mx_status"] == "missing"
     assert {"spf_status", "dkim_status", "dmarc_status", "mx_status", "last_checked", "findings"} <= set(reports[0])
 
-    result = runner.invoke(app, ["check", "acme-corp.com", "--csv", "-n", dns_server.address])
+    result = runner.invoke(app, ["check", "acme-corp.com", "--csv", "-n", dns_server.address, "--no-blocklists"])
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert rows[0]["domain"] == "acme-corp.com" and rows[0]["grade"] == "ok"
+    assert rows[0]["blocklist_status"] == ""  # none asked
+
+
+def test_blocklists_on_by_default_unknown_where_the_lists_are_not_served(dns_server, publish):
+    """The sandbox DNS serves no blocklist zone: the three public lists are asked and answer
+    nothing useful, which is `unknown` (info), never clean and never an error."""
+    publish("acme-corp.com")
+    result = runner.invoke(app, ["check", "acme-corp.com", "--json", "-n", dns_server.address])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)[0]
+    assert [b["blocklist"] for b in report["blocklists"]] == ["dbl.spamhaus.org", "multi.surbl.org", "multi.uribl.com"]
+    assert report["blocklist_status"] in ("unknown", "clean")
+    result = runner.invoke(app, ["check", "acme-corp.com", "-n", dns_server.address])
+    assert "Blocklists" in result.output
+    result = runner.invoke(app, ["check", "acme-corp.com", "-n", dns_server.address, "--no-blocklists"])
+    assert "Blocklists" not in result.output and "blocklist" not in result.output
+    assert runner.invoke(app, ["check", "acme-corp.com", "--blocklist", "bogus:x.y"]).exit_code == 2
 
 
 def test_bad_input_exits_2(dns_server):

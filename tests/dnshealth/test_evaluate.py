@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tenantcore.dnshealth.blocklists import BlocklistResult, ListKind
 from tenantcore.dnshealth.catalogue import CATALOGUE
 from tenantcore.dnshealth.evaluate import Observations, SpfWalk, evaluate
 from tenantcore.dnshealth.findings import Severity
@@ -374,6 +375,45 @@ TABLE = [
         healthy(mx=failed(D, "MX"), dmarc=dmarc("v=DMARC1; p=reject")),
         {("mx_unknown", UNKNOWN), ("dmarc_no_rua", WARNING)},
         {"grade": WARNING, "fingerprint": None},
+    ),
+    case(
+        "blocklists-clean",
+        healthy(blocklists=[BlocklistResult("dbl.spamhaus.org", ListKind.SPAMHAUS, "clean")]),
+        {("blocklist_ok", OK)},
+        {"grade": OK, "blocklist_status": "clean"},
+    ),
+    case(
+        "blocklisted-is-an-error",
+        healthy(
+            blocklists=[
+                BlocklistResult("dbl.spamhaus.org", ListKind.SPAMHAUS, "listed", ("127.0.1.2",), ("spam domain",)),
+                BlocklistResult("multi.uribl.com", ListKind.URIBL, "clean"),
+            ]
+        ),
+        {("blocklisted", ERROR)},
+        {"grade": ERROR, "blocklist_status": "listed"},
+        not_found={"blocklist_ok"},
+    ),
+    # A list that refused the query or did not answer says nothing about the domain: info, the
+    # grade stays healthy, the status says unknown (never clean), the fingerprint is kept.
+    case(
+        "blocklist-refused-is-info",
+        healthy(
+            blocklists=[
+                BlocklistResult(
+                    "dbl.spamhaus.org", ListKind.SPAMHAUS, "unknown", problem="public resolver", refused=True
+                )
+            ]
+        ),
+        {("blocklist_refused", INFO)},
+        {"grade": INFO, "blocklist_status": "unknown"},
+    ),
+    case(
+        "blocklist-unanswered-is-info",
+        healthy(blocklists=[BlocklistResult("multi.surbl.org", ListKind.SURBL, "unknown", problem="timeout")]),
+        {("blocklist_unknown", INFO)},
+        {"grade": INFO, "blocklist_status": "unknown"},
+        not_found={"blocklist_ok"},
     ),
 ]
 

@@ -37,7 +37,7 @@ def test_status_fields_follow_one_list():
 
 def test_csv_has_a_row_per_domain_with_its_problem_codes():
     rows = list(csv.DictReader(io.StringIO(reports_to_csv(reports()))))
-    assert ("domain", "grade", *STATUS_FIELDS, "problems") == CSV_COLUMNS
+    assert ("domain", "grade", *STATUS_FIELDS, "problems", "blocklist_status") == CSV_COLUMNS
     assert [(r["grade"], r["mx_status"], r["problems"]) for r in rows] == [
         ("ok", "acme-corp-com.mail.protection.outlook.com.", ""),
         ("error", "unknown", "dmarc_missing mx_unknown"),

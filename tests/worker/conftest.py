@@ -29,6 +29,7 @@ def settings(database_url: str, dns_server: SandboxDnsServer, tmp_path: Path) ->
         data_dir=tmp_path / "data",
         sandbox=False,
         dns_nameservers=[dns_server.address],
+        blocklists=[],  # live mode against the sandbox DNS, which serves no blocklist zone
         dns_concurrency=100,
         worker_batch=150,
         check_interval=900,

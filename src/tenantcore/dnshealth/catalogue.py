@@ -364,6 +364,41 @@ AUTODISCOVER_MISMATCH = FindingKind(
 AUTODISCOVER_OK = FindingKind("autodiscover_ok", Severity.OK, "autodiscover", "autodiscover CNAME is correct.")
 
 
+# --- blocklists -----------------------------------------------------------------------------
+# A listing is an error: receivers that use the list reject or junk mail naming the domain.
+# A list that could not say (no answer, or it refused the question) is only info: it says
+# nothing about the domain, usually everything about how we reach the list (a public
+# resolver, a rate limit), and it would otherwise flip every domain's grade, and raise a
+# degraded and a recovered event for each, whenever a list is slow or rate-limits us. The
+# domain's `blocklist_status` still says `unknown`, never `clean`.
+
+BLOCKLISTED = FindingKind(
+    "blocklisted",
+    Severity.ERROR,
+    "blocklist",
+    "{name} is listed on {blocklist}: {reasons} ({codes}). Receivers using this list reject or junk mail "
+    "that names the domain.",
+    "Find and stop the cause (a compromised site or mailbox, spam sent from or advertising the domain), "
+    "then request removal at {removal}. Hold sending from this domain until it is delisted.",
+)
+BLOCKLIST_REFUSED = FindingKind(
+    "blocklist_refused",
+    Severity.INFO,
+    "blocklist",
+    "{blocklist} refused the query: {problem}. Whether the domain is listed is unknown.",
+    "Query the list through a resolver of your own (TENANTCORE_DNS_NAMESERVERS), not a public one; for "
+    "Spamhaus set TENANTCORE_SPAMHAUS_DQS_KEY (a free Data Query Service key).",
+)
+BLOCKLIST_UNKNOWN = FindingKind(
+    "blocklist_unknown",
+    Severity.INFO,
+    "blocklist",
+    "Could not read {blocklist} ({problem}); the listing is unknown, not clean.",
+    "Nothing to fix yet: the next check retries. If it persists, check that the resolver reaches the list.",
+)
+BLOCKLIST_OK = FindingKind("blocklist_ok", Severity.OK, "blocklist", "Not listed on {blocklists}.")
+
+
 def _catalogue() -> dict[str, tuple[FindingKind, ...]]:
     kinds: dict[str, list[FindingKind]] = {}
     for value in globals().values():

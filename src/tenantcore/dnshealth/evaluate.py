@@ -19,6 +19,7 @@ from tenantcore.dnshealth.records import ExpectedRecords
 from tenantcore.dnshealth.report import MISSING, PROPAGATED, UNKNOWN, HealthReport
 from tenantcore.dnshealth.rules import (
     judge_autodiscover,
+    judge_blocklists,
     judge_dkim,
     judge_dmarc,
     judge_mx,
@@ -78,6 +79,7 @@ def evaluate(
     spf_status, spf_findings = judge_spf(obs, expected, mx_is_microsoft)
     dmarc_status, dmarc_findings = judge_dmarc(obs, expected)
     dkim_status, selectors, dkim_findings = judge_dkim(obs, expected)
+    blocklist_status, blocklist_findings = judge_blocklists(obs)
     findings = [
         *judge_verification(obs, expected, is_verified),
         *spf_findings,
@@ -85,6 +87,7 @@ def evaluate(
         *dmarc_findings,
         *mx_findings,
         *judge_autodiscover(obs, expected),
+        *blocklist_findings,
     ]
     observed = _observed(obs)
     answers = [obs.apex_txt, obs.mx, obs.dmarc, *obs.selectors.values(), obs.autodiscover]
@@ -101,4 +104,6 @@ def evaluate(
         grade=grade(findings),
         fingerprint=_fingerprint(observed, answers),
         observed=observed,
+        blocklist_status=blocklist_status,
+        blocklists=obs.blocklists,
     )

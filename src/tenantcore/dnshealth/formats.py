@@ -20,7 +20,7 @@ from rich.table import Table
 from tenantcore.dnshealth.findings import HEALTHY, Severity
 from tenantcore.dnshealth.report import MISSING, STATUS_FIELDS, UNKNOWN, HealthReport
 
-CSV_COLUMNS: Final = ("domain", "grade", *STATUS_FIELDS, "problems")
+CSV_COLUMNS: Final = ("domain", "grade", *STATUS_FIELDS, "problems", "blocklist_status")
 
 SEVERITY_STYLE: Final[Mapping[Severity, str]] = {
     Severity.OK: "green",
@@ -42,13 +42,21 @@ def reports_to_json(reports: Iterable[HealthReport]) -> str:
 
 
 def reports_to_csv(reports: Iterable[HealthReport]) -> str:
-    """One row a domain (`CSV_COLUMNS`): grade, the status fields, and the problem codes
-    separated by spaces."""
+    """One row a domain (`CSV_COLUMNS`): grade, the status fields, the problem codes separated
+    by spaces, and the blocklist verdict (listed, clean, unknown; empty when none was asked)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for r in reports:
-        writer.writerow((r.domain, r.grade.value, *r.status_fields().values(), " ".join(problem_codes(r))))
+        writer.writerow(
+            (
+                r.domain,
+                r.grade.value,
+                *r.status_fields().values(),
+                " ".join(problem_codes(r)),
+                r.blocklist_status or "",
+            )
+        )
     return buffer.getvalue()
 
 
@@ -58,11 +66,26 @@ def _presence(status: str) -> str:
     return status if status in (MISSING, UNKNOWN) else "present"
 
 
-def reports_table(reports: Iterable[HealthReport]) -> Table:
-    """One row a domain: grade, the status of each protocol and the problem codes."""
+_BLOCKLIST_STYLE: Final = {"listed": "bold red", "clean": "green", "unknown": "magenta"}
+
+
+def _blocklists(report: HealthReport) -> str:
+    status = report.blocklist_status
+    if status is None:
+        return "-"
+    listed = [b.blocklist for b in report.blocklists if b.status == "listed"]
+    shown = f"{status}: {', '.join(listed)}" if listed else status
+    return f"[{_BLOCKLIST_STYLE.get(status, '')}]{shown}[/]"
+
+
+def reports_table(reports: Sequence[HealthReport]) -> Table:
+    """One row a domain: grade, the status of each protocol, the problem codes and, when any
+    blocklist was asked, the blocklist verdict."""
     table = Table(show_lines=False, header_style="bold")
     table.add_column("Domain", no_wrap=True)
-    for column in ("Grade", "SPF", "DKIM", "DMARC", "MX", "Problems"):
+    blocklists = any(r.blocklist_status is not None for r in reports)
+    columns = ("Grade", "SPF", "DKIM", "DMARC", "MX", "Problems", *(("Blocklists",) if blocklists else ()))
+    for column in columns:
         table.add_column(column, overflow="fold")
     for r in reports:
         table.add_row(
@@ -73,6 +96,7 @@ def reports_table(reports: Iterable[HealthReport]) -> Table:
             _presence(r.dmarc_status),
             r.mx_status,
             " ".join(problem_codes(r)),
+            *((_blocklists(r),) if blocklists else ()),
         )
     return table
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tenantcore.dnshealth.blocklists import BlocklistResult
 from tenantcore.dnshealth.lookup import Answer
 
 
@@ -35,3 +36,4 @@ class Observations:
     dmarc_elsewhere: list[Answer] = field(default_factory=list)  # probes made when DMARC is absent
     selector_txt: dict[str, Answer] = field(default_factory=dict)  # probes made when a CNAME is absent
     spf_walk: SpfWalk | None = None
+    blocklists: list[BlocklistResult] = field(default_factory=list)  # one per list asked, in config order

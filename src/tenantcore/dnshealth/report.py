@@ -6,11 +6,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, Final
 
+from tenantcore.dnshealth.blocklists import BlocklistResult
 from tenantcore.dnshealth.findings import Finding, Severity
 
 # Statuses a field takes besides the record it found (or "healthy", "partial"... for DKIM).
@@ -37,6 +38,11 @@ class HealthReport:
     grade: Severity
     fingerprint: str | None  # None when some answer was unknown: no change can be claimed
     observed: dict[str, Any]
+    # Domain blocklists (beside the spec's fields): listed, clean or unknown, and each list's
+    # answer; None and empty when no list was asked (turned off). Not part of `observed` or the
+    # fingerprint: a listing is not a change to the domain's records, it has events of its own.
+    blocklist_status: str | None = None
+    blocklists: list[BlocklistResult] = field(default_factory=list)
 
     @property
     def last_checked(self) -> str:
@@ -60,4 +66,6 @@ class HealthReport:
             "fingerprint": self.fingerprint,
             "findings": [f.to_dict() for f in self.findings],
             "observed": self.observed,
+            "blocklist_status": self.blocklist_status,
+            "blocklists": [b.to_dict() for b in self.blocklists],
         }

@@ -14,6 +14,7 @@ from sqlalchemy.types import TypeDecorator
 
 from tenantcore.db import now
 from tenantcore.dnshealth import PROBLEMS, HealthReport, severity_rank
+from tenantcore.dnshealth.blocklists import CLEAN, LISTED, UNKNOWN
 
 if TYPE_CHECKING:
     from tenantcore.domains.models import Domain
@@ -37,25 +38,50 @@ CHECK_COLUMNS = (
 @dataclass(slots=True)
 class StoredHealth:
     """What a check found beyond the four status columns: every finding (as the API shows
-    it), each DKIM selector's state, whether DKIM could be enabled, and the records seen."""
+    it), each DKIM selector's state, whether DKIM could be enabled, the records seen, and the
+    domain blocklists' verdicts.
+
+    `blocklists` holds one entry per list asked (`BlocklistResult.to_dict()`) plus `last_known`:
+    the list's last definite verdict (listed or clean), carried over checks whose answer was
+    unknown, so that listed → unknown → listed raises `domain.blocklisted` once, not twice."""
 
     findings: list[dict[str, Any]] = field(default_factory=list)
     selectors: dict[str, str] = field(default_factory=dict)
     ready_to_enable: bool = False
     observed: dict[str, Any] = field(default_factory=dict)
+    blocklist_status: str | None = None  # listed, clean, unknown; None: no list asked
+    blocklists: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_report(cls, report: HealthReport) -> StoredHealth:
+    def from_report(cls, report: HealthReport, before: StoredHealth | None = None) -> StoredHealth:
+        known = before.last_known() if before is not None else {}
+        blocklists = []
+        for result in report.blocklists:
+            entry = result.to_dict()
+            entry["last_known"] = result.status if result.status != UNKNOWN else known.get(result.blocklist)
+            blocklists.append(entry)
         return cls(
             findings=[f.to_dict() for f in report.findings],
             selectors=report.selectors,
             ready_to_enable=report.ready_to_enable,
             observed=report.observed,
+            blocklist_status=report.blocklist_status,
+            blocklists=blocklists,
         )
+
+    def last_known(self) -> dict[str, str | None]:
+        """Each list's last definite verdict (listed or clean; None: never known)."""
+        return {e["blocklist"]: e.get("last_known") for e in self.blocklists if "blocklist" in e}
 
     def verdict(self) -> dict[str, Any]:
         """What the check concluded (the health endpoint's fields)."""
-        return {"findings": self.findings, "selectors": self.selectors, "ready_to_enable": self.ready_to_enable}
+        return {
+            "findings": self.findings,
+            "selectors": self.selectors,
+            "ready_to_enable": self.ready_to_enable,
+            "blocklist_status": self.blocklist_status,
+            "blocklists": self.blocklists,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return self.verdict() | {"observed": self.observed}
@@ -67,6 +93,8 @@ class StoredHealth:
             selectors=dict(raw.get("selectors", {})),
             ready_to_enable=bool(raw.get("ready_to_enable")),
             observed=dict(raw.get("observed", {})),
+            blocklist_status=raw.get("blocklist_status"),
+            blocklists=list(raw.get("blocklists", [])),
         )
 
     def has(self, code: str) -> bool:
@@ -100,23 +128,43 @@ def first_check(interval: float) -> datetime:
 def record(domain: Domain, report: HealthReport, interval: float) -> list[tuple[str, str, dict[str, Any]]]:
     """Keep the report on the domain and schedule its next check; returns (type, message, data)
     of the events the change from the previous check raises."""
-    raised = changes(domain.grade, domain.fingerprint, report)
+    before = domain.health
+    raised = changes(domain.grade, domain.fingerprint, report, before.last_known() if before else None)
     domain.spf_status, domain.dkim_status = report.spf_status, report.dkim_status
     domain.dmarc_status, domain.mx_status = report.dmarc_status, report.mx_status
     domain.grade, domain.fingerprint = report.grade.value, report.fingerprint
     domain.last_checked = report.checked_at.replace(microsecond=0)
-    domain.health = StoredHealth.from_report(report)
+    domain.health = StoredHealth.from_report(report, before)
     domain.check_count = (domain.check_count or 0) + 1
     domain.next_check_at = next_check(interval, report.checked_at)
     return raised
 
 
 def changes(
-    before_grade: str | None, before_fingerprint: str | None, report: HealthReport
+    before_grade: str | None,
+    before_fingerprint: str | None,
+    report: HealthReport,
+    before_blocklists: dict[str, str | None] | None = None,
 ) -> list[tuple[str, str, dict[str, Any]]]:
     """(type, message, data) for each event this check raises. The first check of a domain
-    has nothing to compare with and raises none; an unknown answer never does."""
+    has nothing to compare with and raises no grade or DNS event; an unknown answer never does.
+
+    Blocklists (`before_blocklists`: each list's last definite verdict, `StoredHealth.last_known`):
+    `domain.blocklisted` when a list lists the domain and did not before, the first check
+    included (a domain added while listed is news); `domain.delisted` when a list that listed
+    it answers clean. An unknown answer raises neither, and a list taken out of the settings
+    raises nothing (it was not asked, not delisted)."""
     out: list[tuple[str, str, dict[str, Any]]] = []
+    known = before_blocklists or {}
+    for result in report.blocklists:
+        was = known.get(result.blocklist)
+        data = {"blocklist": result.blocklist, "codes": list(result.codes), "reasons": list(result.reasons)}
+        if result.status == LISTED and was != LISTED:
+            reasons = "; ".join(result.reasons)
+            message = f"{report.domain} is listed on {result.blocklist}: {reasons} ({', '.join(result.codes)})."
+            out.append(("domain.blocklisted", message, data | {"listed_name": result.listed_name}))
+        elif result.status == CLEAN and was == LISTED:
+            out.append(("domain.delisted", f"{report.domain} is no longer listed on {result.blocklist}.", data))
     after = report.fingerprint
     if before_fingerprint and after and after != before_fingerprint:
         out.append(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, delete, func, or_, select, update
+from sqlalchemy import JSON, Row, Select, bindparam, delete, func, or_, select, type_coerce, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.accounts.service import Caller
@@ -65,6 +65,9 @@ LISTED = (
     Domain.dmarc_status,
     Domain.mx_status,
     Domain.last_checked,
+    # Ours, beside the spec's fields: one value out of the health JSON (json_extract on SQLite,
+    # ->> on PostgreSQL), not the whole document.
+    type_coerce(Domain.health, JSON)["blocklist_status"].as_string().label("blocklist_status"),
 )
 
 

@@ -34,6 +34,11 @@ class DomainItem(BaseModel):
     dmarc_status: str = Field(description='Raw DMARC TXT record, or "missing"')
     mx_status: str = Field(description='Raw MX record, or "missing"')
     last_checked: datetime | None = Field(description="When DNS was last queried")
+    blocklist_status: str | None = Field(
+        None,
+        description='Ours: "listed" on a domain blocklist, "clean", or "unknown" (a list did not answer or refused '
+        "the query); null when no list was asked",
+    )
 
 
 class DomainList(BaseModel):
@@ -51,6 +56,7 @@ class DomainList(BaseModel):
                     "dmarc_status": "v=DMARC1; p=quarantine; rua=mailto:dmarc@acmecorp.com",
                     "mx_status": "acmecorp-com.mail.protection.outlook.com.",
                     "last_checked": "2025-04-20T08:00:00Z",
+                    "blocklist_status": "clean",
                 }
             ],
             "count": 1,
@@ -219,6 +225,13 @@ class Health(BaseModel):
     ready_to_enable: bool
     findings: list[dict[str, Any]]
     last_checked: datetime | None
+    blocklist_status: str | None = Field(
+        None, description='"listed", "clean" or "unknown"; null when no blocklist was asked'
+    )
+    blocklists: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Each blocklist's verdict: blocklist, status, codes, reasons, problem, listed_name, last_known",
+    )
 
 
 class Published(BaseModel):

@@ -13,6 +13,8 @@ TYPES = (
     "domain.dns_changed",
     "domain.degraded",
     "domain.recovered",
+    "domain.blocklisted",  # a domain blocklist lists the domain (data: blocklist, codes, reasons, listed_name)
+    "domain.delisted",  # a list that listed it answers clean again (data: blocklist)
     "domain.verified",
     "domain.dkim_enabled",
     "domain.followup_failed",

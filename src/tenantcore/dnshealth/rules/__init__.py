@@ -8,10 +8,19 @@ is known to issue, old and new formats alike (`../shared/reference/dns-health.md
 """
 
 from tenantcore.dnshealth.rules.autodiscover import judge_autodiscover
+from tenantcore.dnshealth.rules.blocklists import judge_blocklists
 from tenantcore.dnshealth.rules.dkim import judge_dkim
 from tenantcore.dnshealth.rules.dmarc import judge_dmarc
 from tenantcore.dnshealth.rules.mx import judge_mx
 from tenantcore.dnshealth.rules.spf import judge_spf
 from tenantcore.dnshealth.rules.verification import judge_verification
 
-__all__ = ["judge_autodiscover", "judge_dkim", "judge_dmarc", "judge_mx", "judge_spf", "judge_verification"]
+__all__ = [
+    "judge_autodiscover",
+    "judge_blocklists",
+    "judge_dkim",
+    "judge_dmarc",
+    "judge_mx",
+    "judge_spf",
+    "judge_verification",
+]
