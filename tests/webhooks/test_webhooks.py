@@ -165,16 +165,31 @@ async def test_a_hanging_receiver_never_stalls_another_endpoint(service: Service
 )
 async def test_non_public_targets_are_refused_in_live_mode(url: str) -> None:
     with pytest.raises(targets.TargetRefused, match="not a public address"):
-        await targets.check(url, allow_private=False)
-    await targets.check(url, allow_private=True)  # the operator's setting lets them through
+        await targets.check(url, "public")
+    await targets.check(url, "any")  # the operator's setting lets them through
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.com/x", "http://user:pw@example.com/", "http:///nohost", "http://h:99999/"]
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.5/hook",
+        "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of 169.254.169.254
+        "http://[2002:a9fe:a9fe::]/",  # 6to4 of 169.254.169.254
+    ],
+)
+async def test_test_keys_reach_loopback_but_never_private_ranges_or_metadata(url: str) -> None:
+    await targets.check("http://127.0.0.1:9/hook", "loopback")
+    with pytest.raises(targets.TargetRefused):
+        await targets.check(url, "loopback")
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/x", "http://user:pw@example.com/", "http:///nohost", "http://h:99999/", "http://[::1/x"]
 )
 async def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(targets.TargetRefused):
-        await targets.check(url, allow_private=True)
+        await targets.check(url, "any")
 
 
 async def test_the_live_api_refuses_a_loopback_url_and_test_keys_may_use_one(service: Service) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tenantcore import netguard
 from tenantcore.accounts.service import Caller
 from tenantcore.db import now
 from tenantcore.errors import TenantCoreError
@@ -39,8 +40,8 @@ def _types(types: list[str]) -> list[str]:
     return sorted(set(types))
 
 
-def _allow_private(runtime: Runtime, caller: Caller) -> bool:
-    return runtime.settings.webhook_allow_private or caller.mode == "test"
+def _rule(runtime: Runtime, caller: Caller) -> netguard.Policy:
+    return targets.policy(runtime.settings.webhook_allow_private, caller.mode)
 
 
 def _out(row: WebhookEndpoint) -> WebhookOut:
@@ -59,7 +60,7 @@ def _out(row: WebhookEndpoint) -> WebhookOut:
 
 
 async def create(runtime: Runtime, caller: Caller, body: CreateWebhook) -> WebhookCreated:
-    await targets.accepted(body.url, _allow_private(runtime, caller))
+    await targets.accepted(body.url, _rule(runtime, caller))
     secret = signing.new_secret()
     row = WebhookEndpoint(
         account_id=caller.account_id,
@@ -98,7 +99,7 @@ async def read(runtime: Runtime, caller: Caller, endpoint_id: str) -> WebhookOut
 async def update(runtime: Runtime, caller: Caller, endpoint_id: str, body: UpdateWebhook) -> WebhookOut:
     await _endpoint(runtime, caller, endpoint_id)
     if body.url is not None:
-        await targets.accepted(body.url, _allow_private(runtime, caller))
+        await targets.accepted(body.url, _rule(runtime, caller))
     types = _types(body.event_types) if body.event_types is not None else None
     async with runtime.transaction() as session:
         row = await repository.endpoint_for(session, caller, endpoint_id)
