@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = Field(
         False, description="Let live webhooks reach loopback, private and link-local addresses (refused: SSRF)."
     )
+    dns_provider_allow_private: bool = Field(
+        False, description="Let DNS providers' servers be loopback/private addresses (refused: SSRF)."
+    )
     webhook_timeout: float = Field(10.0, gt=0, description="Seconds a webhook receiver has to answer.")
     webhook_retry_for: float = Field(
         3 * 86400.0, gt=0, description="Seconds a delivery is retried (exponential backoff, jitter) before it fails."

@@ -171,3 +171,38 @@ async def test_bulk_add_gives_one_result_per_name_and_a_failure_stops_nothing(
     assert listed["count"] == 12
     too_many = await api.post(f"/v1/tenants/{tenant_id}/domains/bulk", json={"domains": ["x.com"] * 101})
     assert too_many.status_code in (400, 422)
+
+
+async def test_providers_cannot_reach_into_the_network_or_the_disk(service: Service, api: httpx.AsyncClient) -> None:
+    """SSRF: a provider's server is a destination an account chooses, so it gets the same
+    address rules as webhooks; values lexicon would read as files or sockets are refused."""
+    rfc2136 = {"name": "x", "kind": "rfc2136", "credentials": {"key_secret": "aGVsbG8="}, "zone": "example.com"}
+    async with service.client(service.keys["live"]) as live:
+        inside = await live.post(
+            "/v1/dns-providers", json=rfc2136 | {"config": {"server": "127.0.0.1", "key_name": "k"}}
+        )
+        assert inside.status_code == 400 and "not a public address" in inside.json()["detail"]["message"]
+    lexicon = {"name": "y", "kind": "lexicon", "zone": "example.com"}
+    refused = [
+        {
+            "config": {"provider_name": "powerdns", "options": {"pdns_server": "http://169.254.169.254/"}},
+            "credentials": {"auth_token": "t"},
+        },
+        {
+            "config": {"provider_name": "powerdns", "options": {"pdns_server": "/var/run/docker.sock"}},
+            "credentials": {"auth_token": "t"},
+        },
+        {
+            "config": {"provider_name": "googleclouddns"},
+            "credentials": {"auth_service_account_info": "file::/etc/passwd"},
+        },
+        {"config": {"provider_name": "powerdns", "concurrency": 0}, "credentials": {"auth_token": "t"}},
+    ]
+    for body in refused:
+        response = await api.post("/v1/dns-providers", json=lexicon | body)
+        assert response.status_code == 400, response.text
+        assert response.json()["detail"]["code"] == "dns_provider_config_invalid", response.text
+    slow = rfc2136 | {"config": {"server": "192.0.2.1", "key_name": "k", "timeout": 1e9}}
+    assert (await api.post("/v1/dns-providers", json=slow)).json()["detail"]["code"] == "dns_provider_config_invalid"
+    sandbox = await api.post("/v1/dns-providers", json={"name": "s", "kind": "sandbox", "config": {"x": 1}})
+    assert sandbox.status_code == 400

@@ -17,7 +17,10 @@ from .contract import check_cname_outside_zone, check_find_zone, check_lifecycle
 
 def provider(pdns: PowerDnsServer, api_key: str | None = None, api_url: str | None = None) -> LexiconProvider:
     return LexiconProvider(
-        "powerdns", {"auth_token": api_key or pdns.api_key}, options={"pdns_server": api_url or pdns.api_url}
+        "powerdns",
+        {"auth_token": api_key or pdns.api_key},
+        options={"pdns_server": api_url or pdns.api_url},
+        policy="loopback",
     )
 
 
@@ -82,6 +85,7 @@ async def test_open_provider_builds_it(pdns_server: PowerDnsServer) -> None:
         "lexicon",
         {"provider_name": "powerdns", "options": {"pdns_server": pdns_server.api_url}},
         {"auth_token": pdns_server.api_key},
+        policy="loopback",
     )
     assert p.kind == "lexicon"
     assert await p.find_zone("www.p07.test") == "p07.test"

@@ -119,7 +119,11 @@ async def test_zero_touch_through_rfc2136_on_knot(
     caplog.set_level(logging.DEBUG)
     zones = ONBOARDING_ZONES
     direct = Rfc2136Provider(
-        knot_server.host, knot_server.port, key_name=knot_server.key_name, key_secret=knot_server.key_secret
+        knot_server.host,
+        knot_server.port,
+        key_name=knot_server.key_name,
+        key_secret=knot_server.key_secret,
+        policy="loopback",
     )
     await seed(direct, zones)
     service = start(tmp_path, zones, knot_server.address)
@@ -146,7 +150,10 @@ async def test_zero_touch_through_lexicon_on_powerdns(
     for zone in zones:
         pdns_server.create_zone(zone)
     direct = LexiconProvider(
-        "powerdns", {"auth_token": pdns_server.api_key}, options={"pdns_server": pdns_server.api_url}
+        "powerdns",
+        {"auth_token": pdns_server.api_key},
+        options={"pdns_server": pdns_server.api_url},
+        policy="loopback",
     )
     await seed(direct, zones)
     service = start(tmp_path, zones, pdns_server.address)

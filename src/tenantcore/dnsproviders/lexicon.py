@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 from lexicon._private.discovery import find_providers, load_provider_module  # how lexicon's Client loads them
@@ -27,9 +28,11 @@ from lexicon.config import ConfigResolver
 from lexicon.exceptions import AuthenticationError
 from lexicon.interfaces import Provider as LexiconApi
 
+from tenantcore import netguard
 from tenantcore.dnshealth.names import normalize
 from tenantcore.dnsproviders.base import RTYPES, ProviderError, RecordSet, check_rtype, normalize_value, scrub
 from tenantcore.dnsproviders.rdata import from_text, to_text
+from tenantcore.netguard import Policy
 
 T = TypeVar("T")
 
@@ -86,6 +89,7 @@ class LexiconProvider:
         concurrency: int = 4,
         *,
         options: Mapping[str, Any] | None = None,
+        policy: Policy = "public",
         timeout: float = 30,
     ) -> None:
         available = find_providers()
@@ -104,6 +108,17 @@ class LexiconProvider:
                     raise ProviderError(
                         "provider_config_invalid", f"lexicon provider {provider_name!r} has no {source} field {key!r}"
                     )
+        for source, values in (("credential", credentials), ("option", options or {})):
+            for key, value in values.items():
+                text = str(value).strip().lower()
+                # Lexicon reads some values as files (`file::…`) or talks HTTP over a path
+                # given as a URL (a unix socket): an account must not reach this machine's files.
+                if text.startswith(("/", "file:", "\\")) or "file::" in text or text.startswith(("http+unix", "unix:")):
+                    raise ProviderError(
+                        "provider_config_invalid", f"lexicon {source} {key!r}: files and sockets are not allowed"
+                    )
+        self.policy = policy
+        self._checked_urls = False
         self.provider_name = provider_name
         self._api = _FIXUPS[provider_name](api) if provider_name in _FIXUPS else api
         self._options = dict(options or {})
@@ -191,6 +206,24 @@ class LexiconProvider:
             content = f"{preference} {content}"
         return normalize_value(rtype, content)
 
+    async def _check_urls(self, record: str | None) -> None:
+        """Every option that is a URL (a self-hosted API's address) must pass the address policy.
+        (Lexicon resolves the name again itself: a DNS answer changed after this check is not
+        caught here; the operator's network policy is the second line.)"""
+        for key, value in self._options.items():
+            text = str(value).strip()
+            if "://" not in text:
+                continue
+            parts = urlsplit(text)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ProviderError("provider_config_invalid", f"lexicon option {key!r}: only http(s) URLs", record)
+            try:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                await netguard.checked_address(parts.hostname, port, self.policy)
+            except (netguard.AddressRefused, ValueError) as exc:
+                raise ProviderError("provider_config_invalid", f"lexicon option {key!r}: {exc}", record) from None
+        self._checked_urls = True
+
     # --- running lexicon --------------------------------------------------------------------
     def _open(self, zone: str, ttl: int | None) -> LexiconApi:
         settings: dict[str, Any] = {
@@ -221,6 +254,8 @@ class LexiconProvider:
             finally:
                 api.cleanup()
 
+        if not self._checked_urls:
+            await self._check_urls(record)
         async with self._limit:
             for delay in (*_RETRY_DELAYS, None):
                 try:

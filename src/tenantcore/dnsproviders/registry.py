@@ -12,6 +12,7 @@ from typing import Any
 
 from tenantcore.dnsproviders.base import DnsProvider, ProviderError
 from tenantcore.dnsproviders.sandbox import SandboxProvider, ZoneStoreLike
+from tenantcore.netguard import Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ def open_provider(
     credentials: Mapping[str, str],
     *,
     sandbox: ZoneStoreLike | None = None,
+    policy: Policy = "public",
 ) -> DnsProvider:
     """Build the provider `kind` from its settings; ProviderError("provider_config_invalid")
     names the missing or unknown field."""
@@ -121,6 +123,7 @@ def open_provider(
         raise ProviderError("provider_config_invalid", f"unknown provider kind {kind!r} (known: {', '.join(KINDS)})")
     values = _config(spec, config)
     secrets = _credentials(spec, credentials)
+    _bounded(values)
     if kind == "sandbox":
         if sandbox is None:
             raise ProviderError("provider_config_invalid", "sandbox: no sandbox zone store is running here")
@@ -135,7 +138,22 @@ def open_provider(
             key_secret=secrets["key_secret"],
             algorithm=values["algorithm"],
             timeout=values["timeout"],
+            policy=policy,
         )
     from tenantcore.dnsproviders.lexicon import LexiconProvider
 
-    return LexiconProvider(values["provider_name"], secrets, values["concurrency"], options=values["options"] or {})
+    return LexiconProvider(
+        values["provider_name"], secrets, values["concurrency"], options=values["options"] or {}, policy=policy
+    )
+
+
+# Bounds on what an account may set: a timeout of hours or no concurrency at all would let one
+# account's provider hold the reconciler that serves every account.
+_BOUNDS = {"timeout": (0.5, 30.0), "concurrency": (1, 16), "port": (1, 65535)}
+
+
+def _bounded(values: Mapping[str, Any]) -> None:
+    for name, (low, high) in _BOUNDS.items():
+        value = values.get(name)
+        if value is not None and not low <= value <= high:
+            raise ProviderError("provider_config_invalid", f"config field {name!r} must be between {low} and {high}")

@@ -22,9 +22,11 @@ import dns.tsig
 import dns.tsigkeyring
 import dns.update
 
+from tenantcore import netguard
 from tenantcore.dnshealth.names import normalize
 from tenantcore.dnsproviders.base import RTYPES, ProviderError, RecordSet, check_rtype
 from tenantcore.dnsproviders.rdata import from_rdata, to_rdata
+from tenantcore.netguard import Policy
 
 # Rcodes a server answers an update with when the key is not accepted or not allowed.
 _AUTH_RCODES = {dns.rcode.NOTAUTH, dns.rcode.BADKEY, dns.rcode.BADSIG, dns.rcode.BADTIME}
@@ -48,14 +50,20 @@ class Rfc2136Provider:
         key_secret: str,
         algorithm: str = "hmac-sha256",
         timeout: float = 5,
+        policy: Policy = "public",
     ) -> None:
         if not 0 < port < 65536:
             raise ProviderError("provider_config_invalid", f"rfc2136: port {port} is not a TCP/UDP port")
-        if dns.name.from_text(algorithm) not in _ALGORITHMS:
+        try:
+            known_algorithm = dns.name.from_text(algorithm) in _ALGORITHMS
+        except dns.exception.DNSException:
+            known_algorithm = False
+        if not known_algorithm:
             known = ", ".join(sorted(a.to_text(omit_final_dot=True) for a in _ALGORITHMS))
             raise ProviderError("provider_config_invalid", f"rfc2136: unknown TSIG algorithm {algorithm!r} ({known})")
         self.server = server
         self.port = port
+        self.policy = policy
         self.key_name = key_name
         self.algorithm = algorithm
         self.timeout = timeout
@@ -142,7 +150,13 @@ class Rfc2136Provider:
 
     async def _exchange(self, message: dns.message.Message, record: str | None) -> dns.message.Message:
         try:
-            return await dns.asyncquery.tcp(message, self.server, timeout=self.timeout, port=self.port)
+            # A name or an address, checked against the address policy each time, and the
+            # connection made to the address checked.
+            address = await netguard.checked_address(self.server, self.port, self.policy)
+        except netguard.AddressRefused as exc:
+            raise ProviderError("provider_config_invalid", f"server: {exc}", record) from None
+        try:
+            return await dns.asyncquery.tcp(message, address, timeout=self.timeout, port=self.port)
         except dns.exception.Timeout:
             raise ProviderError(
                 "provider_unreachable", f"{self._where} did not answer within {self.timeout:g} s", record
@@ -157,6 +171,12 @@ class Rfc2136Provider:
                 f"{self._where} rejected TSIG key {self.key_name!r}{f' updating {record}' if record else ''} "
                 f"({type(exc).__name__}): check the key name and secret",
                 record,
+            ) from None
+        except dns.exception.FormError:
+            raise  # `_send` reads what it can of it
+        except (dns.exception.DNSException, ValueError) as exc:
+            raise ProviderError(
+                "provider_refused", f"{self._where} answered something that is not DNS ({type(exc).__name__})", record
             ) from None
 
     async def _send(self, update: dns.update.UpdateMessage, record: str) -> None:

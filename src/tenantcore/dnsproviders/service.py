@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
+from tenantcore import netguard
 from tenantcore.accounts.service import Caller
 from tenantcore.dnshealth.names import InvalidDomain, parse_domain
 from tenantcore.dnsproviders import credentials, repository
@@ -46,6 +47,14 @@ def sandbox_provider(runtime: Runtime) -> DnsProvider:
     return provider
 
 
+def address_policy(runtime: Runtime, mode: str) -> netguard.Policy:
+    """Where a provider's server may be: public addresses (loopback too for test keys, whose
+    servers are local); anywhere when the operator says so."""
+    if runtime.settings.dns_provider_allow_private:
+        return "any"
+    return "loopback" if mode == "test" else "public"
+
+
 def opened(runtime: Runtime, row: DnsProviderRow) -> DnsProvider:
     """The provider behind a stored connection, opened once per process."""
     provider = runtime.dns_providers.get(row.id)
@@ -53,7 +62,9 @@ def opened(runtime: Runtime, row: DnsProviderRow) -> DnsProvider:
         if row.kind == "sandbox":
             return sandbox_provider(runtime)
         secrets = credentials.unseal(runtime.secret, row.credentials)
-        provider = runtime.dns_providers[row.id] = open_provider(row.kind, row.config, secrets)
+        provider = runtime.dns_providers[row.id] = open_provider(
+            row.kind, row.config, secrets, policy=address_policy(runtime, row.mode)
+        )
     return provider
 
 
@@ -91,6 +102,10 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectDnsProvider) ->
     if body.kind == "sandbox":
         if caller.mode != "test":
             raise TenantCoreError(400, "sandbox_provider_test_only", "The sandbox provider is for test keys only.")
+        if body.config or body.credentials:
+            raise TenantCoreError(
+                400, "dns_provider_config_invalid", "The sandbox provider takes no config or credentials."
+            )
         provider: DnsProvider = sandbox_provider(runtime)
     else:
         if body.zone is None:
@@ -98,7 +113,9 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectDnsProvider) ->
                 400, "zone_required", "Name a zone the provider holds (`zone`): it is read to test the credentials."
             )
         try:
-            provider = open_provider(body.kind, body.config, body.credentials)
+            provider = open_provider(
+                body.kind, body.config, body.credentials, policy=address_policy(runtime, caller.mode)
+            )
         except ProviderError as exc:
             raise provider_error(exc) from exc
         try:
