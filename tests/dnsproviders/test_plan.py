@@ -105,6 +105,10 @@ async def test_a_foreign_mx_is_a_conflict_unless_replace_mx() -> None:
     replaced = await plan(current, replace_mx=True)
     assert action(replaced, "mx") is Action.UPDATE
     assert next(w for w in replaced.writes if w.rtype == "MX").values == (f"0 {MS_MX}",)
+    # Removal gives the user's MX back: replace_mx never leaves a domain without one.
+    owned = replaced.owned[(D, "MX")]
+    after = {(D, "MX"): RecordSet(D, "MX", (f"0 {MS_MX}",))}
+    assert removal(after, owned)[0].values == ("10 aspmx.l.google.com", "20 alt1.aspmx.l.google.com")
 
 
 async def test_microsofts_mx_at_another_preference_is_left_alone() -> None:

@@ -39,8 +39,9 @@ class Action(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Owned:
-    """A value TenantCore wrote. `before`: the value it replaced (an SPF record it merged into),
-    restored on removal if the record is still as TenantCore left it."""
+    """A value TenantCore wrote. `before`: what it replaced (an SPF record it merged into, the
+    MX hosts `replace_mx` replaced, one per line), restored on removal if the record is still
+    as TenantCore left it."""
 
     name: str
     rtype: str
@@ -252,7 +253,9 @@ def _mx(record: DnsRecord, values: list[str], mine: set[str], replace_mx: bool) 
             values,
         )
     reason = f"replaces {', '.join(foreign)} (replace_mx)" if foreign else "replaces TenantCore's earlier MX"
-    return _Decision(Action.UPDATE, reason, [value], [Owned(record.name, "MX", value)])
+    # What it replaced comes back on removal (unless it was TenantCore's own).
+    before = "\n".join(v for v in values if v not in mine) or None
+    return _Decision(Action.UPDATE, reason, [value], [Owned(record.name, "MX", value, before)])
 
 
 async def _spf(record: DnsRecord, values: list[str], mine: set[str], count_lookups: CountLookups) -> _Decision:
@@ -312,8 +315,8 @@ def removal(current: Mapping[Key, RecordSet], owned: Sequence[Owned]) -> list[Re
         if item.value not in values:
             continue  # changed or removed since: no longer ours to take back
         at = values.index(item.value)
-        if item.before is not None:
-            values[at] = item.before
+        if item.before is not None:  # several values (a replaced MX set) are kept one per line
+            values[at : at + 1] = item.before.split("\n")
         else:
             del values[at]
         if item.key not in touched:

@@ -86,13 +86,20 @@ async def _prove(provider: DnsProvider, zone: str) -> int:
     return records
 
 
+def _fields(runtime: Runtime, row: DnsProviderRow) -> list[str]:
+    try:
+        return sorted(credentials.unseal(runtime.secret, row.credentials))
+    except TenantCoreError:  # sealed under another server secret: listed, marked, not a 500
+        return ["(unreadable: connect again)"]
+
+
 def _out(runtime: Runtime, row: DnsProviderRow, linked: int) -> DnsProviderOut:
     return DnsProviderOut(
         id=row.id,
         name=row.name,
         kind=row.kind,
         config=dict(row.config or {}),
-        credential_fields=sorted(credentials.unseal(runtime.secret, row.credentials)),
+        credential_fields=_fields(runtime, row),
         domains=linked,
         created_at=row.created_at,
     )

@@ -19,6 +19,7 @@ from tenantcore.domains import dns, lifecycle, repository
 from tenantcore.domains.lifecycle import Change
 from tenantcore.domains.models import Domain
 from tenantcore.domains.states import DomainState
+from tenantcore.errors import TenantCoreError
 from tenantcore.events.models import Event
 from tenantcore.events.service import event
 from tenantcore.microsoft import errors as ms
@@ -217,8 +218,9 @@ async def next_step(
         return FollowUp([*done, later()])
     except ms.MicrosoftError as exc:
         return FollowUp([*done, later(exc)])
-    except ProviderError:
-        # The provider could not be read: the same evidence waits, as Microsoft's failures do.
+    except (ProviderError, TenantCoreError):
+        # The provider could not be read (or its credentials not opened): the same evidence
+        # waits, as Microsoft's failures do.
         return FollowUp([*done, later()])
 
 

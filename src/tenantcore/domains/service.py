@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ from tenantcore.tenants import repository as tenants_repo
 from tenantcore.tenants import service as tenants
 from tenantcore.tenants.models import Tenant
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 DomainCall = Callable[[Runtime, Caller, str, str], Awaitable[T]]
 
@@ -429,7 +431,10 @@ async def bulk_add(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name
     seen: set[str] = set()
 
     async def one(raw: str) -> BulkItem:
-        name = raw.strip().lower().rstrip(".")
+        try:
+            name = domain_name(raw)  # the same normalisation as an add: IDN, case, trailing dot
+        except TenantCoreError as exc:
+            return BulkItem(domain=raw, status="failed", error=_error(exc.code, exc.message))
         if name in seen:
             return BulkItem(
                 domain=raw, status="failed", error=_error("duplicate_in_request", f"{raw} is listed twice.")
@@ -443,6 +448,9 @@ async def bulk_add(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name
             except ms.MicrosoftError as exc:
                 error = from_microsoft(exc)
                 return BulkItem(domain=raw, status="failed", error=_error(error.code, error.message))
+            except Exception:  # one add's surprise is that add's failure, not the request's 500
+                log.exception("bulk add of %s failed", name)
+                return BulkItem(domain=raw, status="failed", error=_error("internal_error", "Adding failed; retry."))
         provider = None
         if domain.dns_provider_id is not None:
             async with runtime.sessions() as session:

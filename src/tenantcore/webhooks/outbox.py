@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore import netguard
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_CAP = 6 * 3600.0
 DISPATCH_BATCH = 500
+DISPATCH_LOCK = 0x7C0DE  # the PostgreSQL advisory lock only the dispatcher takes
 CLAIM_BATCH = 200
 MAX_HELD = 1000  # deliveries one worker holds at once (sending or waiting for their endpoint)
 
@@ -89,6 +90,10 @@ async def dispatch(session: AsyncSession, batch: int = DISPATCH_BATCH) -> int:
         # SQLite ignores FOR UPDATE: take its write lock before reading, so two dispatchers
         # never fan out the same events.
         await session.execute(update(Event).where(Event.id == -1).values(dispatched=True))
+    elif not await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": DISPATCH_LOCK}):
+        # One dispatcher at a time: two fanning out disjoint batches at once could give a
+        # domain's later event a smaller delivery number than its earlier one (order per domain).
+        return 0
     rows = await repository.undispatched(session, batch)
     if not rows:
         return 0

@@ -193,6 +193,10 @@ async def redeliver(runtime: Runtime, caller: Caller, endpoint_id: str, delivery
         row = await repository.delivery_for(session, endpoint_id, delivery_id)
         if row is None:
             raise TenantCoreError(404, "delivery_not_found", f"No delivery {delivery_id} for this endpoint.")
-        if row.lease_owner is None or row.lease_until is None or row.lease_until < now():
-            row.status, row.next_attempt_at, row.created_at = "pending", now(), now()
+        if row.lease_until is not None and row.lease_until >= now():
+            raise TenantCoreError(
+                409, "delivery_in_flight", "This delivery is being sent right now; look again shortly."
+            )
+        # A fresh start: first retry soon again, and a new retry window from now.
+        row.status, row.attempts, row.next_attempt_at, row.created_at = "pending", 0, now(), now()
     return Queued(status="queued", delivery_id=delivery_id)

@@ -171,6 +171,12 @@ class Worker:
         limit = asyncio.Semaphore(FOLLOWUP_CONCURRENCY)
 
         async def follow(domain: Domain, tenant: Tenant, report: HealthReport) -> None:
+            try:
+                await follow_up(domain, tenant, report)
+            except Exception:  # one domain's failure (a provider's, say) never sinks the batch
+                log.exception("%s: follow-up of %s failed; checked again next round", self.owner, domain.name)
+
+        async def follow_up(domain: Domain, tenant: Tenant, report: HealthReport) -> None:
             async with limit:
                 wanted = lifecycle.still_wanted(self.runtime, domain)
 
