@@ -130,6 +130,12 @@ class Settings(BaseSettings):
     sandbox_token_lifetime: int | None = None
     sandbox_throttle_ru_per_10s: int | None = None
     sandbox_latency: float | None = Field(None, ge=0)
+    blocklist_interval: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds the reconciler reuses a domain's blocklist verdicts before asking the lists again "
+        "(an unknown verdict is asked again at the next check; API-triggered checks always ask).",
+    )
     sandbox_blocklists: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Domain blocklists for test-mode domains, as TENANTCORE_BLOCKLISTS; none by default (the "

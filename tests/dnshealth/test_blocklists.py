@@ -310,3 +310,32 @@ async def test_an_unknown_in_between_raises_nothing_twice(blocklist_knot, blackh
     assert [e for e, _, _ in changes(None, None, listed, stored.last_known())] == []
     clean = await _checker(blocklist_knot).check("clean-example.com")
     assert [e for e, _, _ in changes(None, None, clean, stored.last_known())] == ["domain.delisted"]
+
+
+async def test_the_reconciler_reuses_a_verdict_until_the_interval_is_up(blocklist_knot):
+    """Lists are asked at most once per `blocklist_interval`: in between, the last verdict is
+    carried (same grade, no event), and a listing made meanwhile shows once the interval is up."""
+    from datetime import timedelta
+
+    from tenantcore.dnshealth import CheckTarget
+
+    checker = _checker(blocklist_knot)
+    domain = "interval-example.com"
+    first = await checker.check(domain)
+    stored = StoredHealth.from_report(first)
+    assert stored.blocklist_status == CLEAN and stored.blocklists_asked_at is not None
+    _set_listing(blocklist_knot, "dbl.test-bl", domain, "127.0.1.2")
+    try:
+        reuse = stored.reusable_blocklists(3600, first.checked_at + timedelta(minutes=15))
+        assert reuse is not None
+        [carried] = await checker.check_many([CheckTarget(domain, blocklists=reuse)])
+        assert carried.blocklists_reused and carried.blocklist_status == CLEAN  # not asked: the list is not hit
+        assert carried.grade == first.grade
+        kept = StoredHealth.from_report(carried, stored)
+        assert kept.blocklists_asked_at == stored.blocklists_asked_at  # the clock is not reset by a reuse
+        assert kept.reusable_blocklists(3600, first.checked_at + timedelta(minutes=61)) is None
+        [asked] = await checker.check_many([CheckTarget(domain, blocklists=None)])
+        assert asked.blocklist_status == LISTED
+        assert [e for e, _, _ in changes(None, None, asked, kept.last_known())] == ["domain.blocklisted"]
+    finally:
+        _set_listing(blocklist_knot, "dbl.test-bl", domain, None)

@@ -23,7 +23,7 @@ Return codes, as the lists document them:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -164,12 +164,28 @@ class BlocklistResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "blocklist": self.blocklist,
+            "kind": self.kind.value,
             "status": self.status,
             "codes": list(self.codes),
             "reasons": list(self.reasons),
             "problem": self.problem,
+            "refused": self.refused,
             "listed_name": self.listed_name,
         }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> BlocklistResult:
+        """A verdict as stored (`to_dict`), to be reused until the list is asked again."""
+        return cls(
+            blocklist=str(raw["blocklist"]),
+            kind=ListKind(raw.get("kind", ListKind.RHSBL.value)),
+            status=str(raw.get("status", UNKNOWN)),
+            codes=tuple(raw.get("codes", ())),
+            reasons=tuple(raw.get("reasons", ())),
+            problem=str(raw.get("problem", "")),
+            refused=bool(raw.get("refused", False)),
+            listed_name=str(raw.get("listed_name", "")),
+        )
 
 
 @lru_cache(maxsize=256)

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tenantcore.dnshealth.blocklists import Blocklist, read_answers
+from tenantcore.dnshealth.blocklists import Blocklist, BlocklistResult, read_answers
 from tenantcore.dnshealth.evaluate import HealthReport, Observations, SpfWalk, evaluate
 from tenantcore.dnshealth.lookup import Answer, DnsSession, ResolverConfig
 from tenantcore.dnshealth.names import normalize, registrable_zone
@@ -67,6 +67,10 @@ class CheckTarget:
     domain: str
     expected: ExpectedRecords | None = None
     is_verified: bool | None = None
+    # The lists' last verdicts, reused instead of asking again (the reconciler asks the lists
+    # less often than it checks records: their answers change slowly, and Spamhaus limits
+    # free use to about 100k queries a day). None: ask them.
+    blocklists: tuple[BlocklistResult, ...] | None = None
 
 
 class CheckRun:
@@ -95,7 +99,7 @@ class CheckRun:
         if want_autodiscover:
             questions.append((autodiscover_name, "CNAME"))
         listed_names = []
-        for blocklist in self.blocklists:
+        for blocklist in self.blocklists if target.blocklists is None else ():
             names = blocklist.names_for(domain)
             listed_names.append(names)
             questions.extend((blocklist.question(name), "A") for name in names)
@@ -109,7 +113,10 @@ class CheckRun:
             selectors=dict(zip(DKIM_SELECTORS, (s1, s2), strict=True)),
             autodiscover=answers[5] if want_autodiscover else None,
         )
-        if listed_names:
+        if target.blocklists is not None:
+            obs.blocklists.extend(target.blocklists)
+            obs.blocklists_reused = True
+        elif listed_names:
             at = 6 if want_autodiscover else 5
             for blocklist, names in zip(self.blocklists, listed_names, strict=True):
                 obs.blocklists.append(read_answers(blocklist, names, answers[at : at + len(names)]))

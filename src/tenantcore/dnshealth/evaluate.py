@@ -106,4 +106,5 @@ def evaluate(
         observed=observed,
         blocklist_status=blocklist_status,
         blocklists=obs.blocklists,
+        blocklists_reused=obs.blocklists_reused,
     )

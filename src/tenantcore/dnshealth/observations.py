@@ -37,3 +37,4 @@ class Observations:
     selector_txt: dict[str, Answer] = field(default_factory=dict)  # probes made when a CNAME is absent
     spf_walk: SpfWalk | None = None
     blocklists: list[BlocklistResult] = field(default_factory=list)  # one per list asked, in config order
+    blocklists_reused: bool = False  # the lists' last verdicts, not asked this time

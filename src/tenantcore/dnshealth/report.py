@@ -43,6 +43,7 @@ class HealthReport:
     # fingerprint: a listing is not a change to the domain's records, it has events of its own.
     blocklist_status: str | None = None
     blocklists: list[BlocklistResult] = field(default_factory=list)
+    blocklists_reused: bool = False  # carried over from the last time the lists were asked
 
     @property
     def last_checked(self) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy.types import TypeDecorator
 
 from tenantcore.db import now
 from tenantcore.dnshealth import PROBLEMS, HealthReport, severity_rank
-from tenantcore.dnshealth.blocklists import CLEAN, LISTED, UNKNOWN
+from tenantcore.dnshealth.blocklists import CLEAN, LISTED, UNKNOWN, BlocklistResult
 
 if TYPE_CHECKING:
     from tenantcore.domains.models import Domain
@@ -51,10 +51,16 @@ class StoredHealth:
     observed: dict[str, Any] = field(default_factory=dict)
     blocklist_status: str | None = None  # listed, clean, unknown; None: no list asked
     blocklists: list[dict[str, Any]] = field(default_factory=list)
+    blocklists_asked_at: str | None = None  # ISO time the lists were last asked
 
     @classmethod
     def from_report(cls, report: HealthReport, before: StoredHealth | None = None) -> StoredHealth:
         known = before.last_known() if before is not None else {}
+        asked = (
+            before.blocklists_asked_at
+            if report.blocklists_reused and before is not None
+            else (report.checked_at.isoformat() if report.blocklists else None)
+        )
         blocklists = []
         for result in report.blocklists:
             entry = result.to_dict()
@@ -67,7 +73,17 @@ class StoredHealth:
             observed=report.observed,
             blocklist_status=report.blocklist_status,
             blocklists=blocklists,
+            blocklists_asked_at=asked,
         )
+
+    def reusable_blocklists(self, interval: float, at: datetime) -> tuple[BlocklistResult, ...] | None:
+        """The lists' verdicts to reuse for a check at `at`: None when they are older than
+        `interval` seconds, were never asked, or were unknown (an unknown is asked again)."""
+        if not self.blocklists or self.blocklists_asked_at is None or self.blocklist_status == UNKNOWN:
+            return None
+        if (at - datetime.fromisoformat(self.blocklists_asked_at)).total_seconds() >= interval:
+            return None
+        return tuple(BlocklistResult.from_dict(e) for e in self.blocklists)
 
     def last_known(self) -> dict[str, str | None]:
         """Each list's last definite verdict (listed or clean; None: never known)."""
@@ -84,7 +100,7 @@ class StoredHealth:
         }
 
     def to_json(self) -> dict[str, Any]:
-        return self.verdict() | {"observed": self.observed}
+        return self.verdict() | {"observed": self.observed, "blocklists_asked_at": self.blocklists_asked_at}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> StoredHealth:
@@ -95,6 +111,7 @@ class StoredHealth:
             observed=dict(raw.get("observed", {})),
             blocklist_status=raw.get("blocklist_status"),
             blocklists=list(raw.get("blocklists", [])),
+            blocklists_asked_at=raw.get("blocklists_asked_at"),
         )
 
     def has(self, code: str) -> bool:

@@ -166,7 +166,16 @@ class Worker:
     ) -> dict[str, list[Event]]:
         """Check one mode's domains in one DNS run, then run their follow-ups (bounded)."""
         env = self.runtime.env(mode)
-        targets = [CheckTarget(d.name, lifecycle.expected(d), d.is_verified) for d, _ in group]
+        at, every = now(), self.settings.blocklist_interval
+        targets = [
+            CheckTarget(
+                d.name,
+                lifecycle.expected(d),
+                d.is_verified,
+                d.health.reusable_blocklists(every, at) if d.health is not None else None,
+            )
+            for d, _ in group
+        ]
         reports = await env.checker.check_many(targets)
         limit = asyncio.Semaphore(FOLLOWUP_CONCURRENCY)
 
