@@ -93,3 +93,16 @@ async def check_cname_outside_zone(provider: DnsProvider, zone: str, host: str, 
     assert await served(host, port, name, "CNAME") == ["autodiscover.outlook.com"]
     await provider.delete(zone, name, "CNAME")
     assert await served(host, port, name, "CNAME") == []
+
+
+async def check_change_keeps_what_others_added(provider: DnsProvider, zone: str, host: str, port: int) -> None:
+    """A change planned on what was read removes only what went and adds what came: a value
+    someone added between the read and the write (an ACME challenge, say) is still served."""
+    name = f"race.{zone}"
+    await provider.replace(zone, RecordSet(name, "TXT", ("ours-old",)))
+    planned_on = ("ours-old",)
+    await provider.replace(zone, RecordSet(name, "TXT", ("ours-old", "acme-challenge-xyz")))  # someone else
+    await provider.change(zone, RecordSet(name, "TXT", ("ours-new",)), planned_on)
+    assert await served(host, port, name, "TXT") == ["acme-challenge-xyz", "ours-new"]
+    await provider.change(zone, RecordSet(name, "TXT", ()), ("ours-new",))  # taking ours back
+    assert await served(host, port, name, "TXT") == ["acme-challenge-xyz"]

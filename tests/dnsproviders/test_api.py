@@ -112,18 +112,18 @@ async def test_a_provider_error_names_the_record_and_the_plan_shows_what_is_left
     base = f"/v1/tenants/{tenant_id}/domains/half-way.com/dns"
     await api.get(f"{base}/plan")  # opens the sandbox provider
     provider = service.runtime.dns_providers["sandbox"]
-    real = provider.replace
+    real = provider.change
 
-    async def refuse_autodiscover(zone: str, rrset: RecordSet) -> None:
+    async def refuse_autodiscover(zone: str, rrset: RecordSet, before: tuple[str, ...]) -> None:
         if rrset.name.startswith("autodiscover."):
             raise ProviderError("provider_refused", "the provider rejected the record (quota reached)", rrset.label)
-        await real(zone, rrset)
+        await real(zone, rrset, before)
 
-    provider.replace = refuse_autodiscover  # type: ignore[method-assign]
+    provider.change = refuse_autodiscover  # type: ignore[method-assign]
     try:
         failed = await api.post(f"{base}/apply")
     finally:
-        provider.replace = real  # type: ignore[method-assign]
+        provider.change = real  # type: ignore[method-assign]
     assert failed.status_code == 502
     detail = failed.json()["detail"]
     assert detail["code"] == "dns_provider_error"

@@ -12,7 +12,14 @@ from tenantcore.dnsproviders import ProviderError, RecordSet, open_provider
 from tenantcore.dnsproviders.lexicon import LexiconProvider
 
 from ..dnsservers import PowerDnsServer, closed_port
-from .contract import check_cname_outside_zone, check_find_zone, check_lifecycle, check_txt_forms, served
+from .contract import (
+    check_change_keeps_what_others_added,
+    check_cname_outside_zone,
+    check_find_zone,
+    check_lifecycle,
+    check_txt_forms,
+    served,
+)
 
 
 def provider(pdns: PowerDnsServer, api_key: str | None = None, api_url: str | None = None) -> LexiconProvider:
@@ -128,3 +135,7 @@ def test_unknown_fields_are_config_invalid() -> None:
     with pytest.raises(ProviderError) as caught:
         LexiconProvider("no-such-provider", {})
     assert caught.value.code == "provider_config_invalid"
+
+
+async def test_a_change_keeps_what_others_added(pdns_server: PowerDnsServer) -> None:
+    await check_change_keeps_what_others_added(provider(pdns_server), "p08.test", pdns_server.host, pdns_server.port)

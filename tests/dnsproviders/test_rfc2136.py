@@ -10,7 +10,14 @@ from tenantcore.dnsproviders import ProviderError, RecordSet, open_provider
 from tenantcore.dnsproviders.rfc2136 import Rfc2136Provider
 
 from ..dnsservers import KnotServer, closed_port
-from .contract import check_cname_outside_zone, check_find_zone, check_lifecycle, check_txt_forms, served
+from .contract import (
+    check_change_keeps_what_others_added,
+    check_cname_outside_zone,
+    check_find_zone,
+    check_lifecycle,
+    check_txt_forms,
+    served,
+)
 
 
 def provider(knot: KnotServer, **overrides: object) -> Rfc2136Provider:
@@ -103,3 +110,7 @@ def test_bad_secret_is_config_invalid() -> None:
         Rfc2136Provider("127.0.0.1", key_name="k", key_secret="%%%not-base64%%%")
     assert caught.value.code == "provider_config_invalid"
     assert "%%%not-base64%%%" not in str(caught.value)
+
+
+async def test_a_change_keeps_what_others_added(knot_server: KnotServer) -> None:
+    await check_change_keeps_what_others_added(provider(knot_server), "k08.test", knot_server.host, knot_server.port)

@@ -74,6 +74,12 @@ class DnsProvider(Protocol):
         """Remove that record set; absent: no-op."""
         ...
 
+    async def change(self, zone: str, rrset: RecordSet, before: tuple[str, ...]) -> None:
+        """Take the record set from `before` (what was read when the change was planned) to
+        `rrset.values`: remove the values that went, add the ones that came, and leave alone
+        any value someone else added meanwhile (never a blind overwrite)."""
+        ...
+
     async def check_write(self, zone: str) -> None:
         """Prove the credentials may change `zone`, changing nothing."""
         ...

@@ -169,6 +169,22 @@ class LexiconProvider:
 
         await self._call(zone, rrset.label, apply, ttl=rrset.ttl)
 
+    async def change(self, zone: str, rrset: RecordSet, before: tuple[str, ...]) -> None:
+        rtype = check_rtype(rrset.rtype, rrset.label)
+        after = {normalize_value(rtype, v) for v in rrset.values}
+        gone = {normalize_value(rtype, v) for v in before} - after
+
+        def apply(api: LexiconApi) -> None:
+            have = {self._value(rtype, record): record for record in api.list_records(rtype, rrset.name)}
+            for value, record in have.items():
+                if value in gone:
+                    _delete_one(api, rtype, record)
+            for value in rrset.values:
+                if normalize_value(rtype, value) not in have:
+                    api.create_record(rtype, rrset.name, self._content(rtype, value))
+
+        await self._call(zone, rrset.label, apply, ttl=rrset.ttl)
+
     async def delete(self, zone: str, name: str, rtype: str) -> None:
         name = normalize(name)
         record = f"{name} {rtype.upper()}"

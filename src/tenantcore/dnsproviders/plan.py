@@ -82,8 +82,9 @@ class Plan:
     domain: str
     zone: str
     records: list[PlannedRecord]
-    writes: list[RecordSet]  # record sets to replace, in order; an empty one is deleted
+    writes: list[RecordSet]  # record sets to change, in order (to no value: their values go)
     owned: dict[Key, list[Owned]]  # what TenantCore will own per record set once a write lands
+    before: dict[Key, tuple[str, ...]] = field(default_factory=dict)  # what each was when read
 
     @property
     def conflicts(self) -> list[PlannedRecord]:
@@ -181,7 +182,8 @@ async def make_plan(
         old = current.get(key)
         if key in ttl and sorted(values) != sorted(old.values if old else ()):
             writes.append(RecordSet(key[0], key[1], tuple(values), ttl[key]))
-    return Plan(domain, zone, records, writes, owned_by_key)
+    before = {k: tuple(v.values) for k, v in current.items()}
+    return Plan(domain, zone, records, writes, owned_by_key, before)
 
 
 async def _decide(

@@ -24,7 +24,7 @@ import dns.update
 
 from tenantcore import netguard
 from tenantcore.dnshealth.names import normalize
-from tenantcore.dnsproviders.base import RTYPES, ProviderError, RecordSet, check_rtype
+from tenantcore.dnsproviders.base import RTYPES, ProviderError, RecordSet, check_rtype, normalize_value
 from tenantcore.dnsproviders.rdata import from_rdata, to_rdata
 from tenantcore.netguard import Policy
 
@@ -119,6 +119,22 @@ class Rfc2136Provider:
         # One message deletes the rrset and adds the values: the server applies it atomically.
         update.replace(dns.name.from_text(rrset.name), rrset.ttl, *(to_rdata(rtype, v) for v in rrset.values))
         await self._send(update, rrset.label)
+
+    async def change(self, zone: str, rrset: RecordSet, before: tuple[str, ...]) -> None:
+        rtype = check_rtype(rrset.rtype, rrset.label)
+        old = {normalize_value(rtype, v): v for v in before}
+        new = {normalize_value(rtype, v): v for v in rrset.values}
+        update = self._update(zone)
+        owner = dns.name.from_text(rrset.name)
+        # One message removes exactly the values that went and adds the ones that came: the
+        # server applies it atomically, and a value someone added meanwhile stays.
+        for key in old.keys() - new.keys():
+            update.delete(owner, to_rdata(rtype, old[key]))
+        added = [to_rdata(rtype, new[key]) for key in new.keys() - old.keys()]
+        if added:
+            update.add(owner, rrset.ttl, *added)
+        if old.keys() != new.keys():
+            await self._send(update, rrset.label)
 
     async def delete(self, zone: str, name: str, rtype: str) -> None:
         record = f"{normalize(name)} {rtype.upper()}"

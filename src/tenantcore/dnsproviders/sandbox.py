@@ -56,6 +56,16 @@ class SandboxProvider:
         self.store.set(rrset.name, rtype, rrset.values, rrset.ttl)
         self._changed()
 
+    async def change(self, zone: str, rrset: RecordSet, before: tuple[str, ...]) -> None:
+        rtype = check_rtype(rrset.rtype, rrset.label)
+        self._check_zone(zone, normalize(rrset.name), rrset.label)
+        gone = {normalize_value(rtype, v) for v in before} - {normalize_value(rtype, v) for v in rrset.values}
+        now = [r for r in await self.read(zone, rrset.name) if r.rtype == rtype]
+        kept = [v for r in now for v in r.values if normalize_value(rtype, v) not in gone]
+        kept += [v for v in rrset.values if normalize_value(rtype, v) not in {normalize_value(rtype, k) for k in kept}]
+        self.store.set(rrset.name, rtype, kept, rrset.ttl)
+        self._changed()
+
     async def delete(self, zone: str, name: str, rtype: str) -> None:
         record = f"{normalize(name)} {rtype.upper()}"
         rtype = check_rtype(rtype, record)

@@ -98,10 +98,7 @@ async def execute(target: Target, plan: Plan) -> Outcome:
     outcome = Outcome()
     for rrset in plan.writes:
         try:
-            if rrset.values:
-                await target.provider.replace(target.zone, rrset)
-            else:
-                await target.provider.delete(target.zone, rrset.name, rrset.rtype)
+            await target.provider.change(target.zone, rrset, plan.before.get((rrset.name, rrset.rtype), ()))
         except ProviderError as exc:
             log.warning("dns apply %s at %s failed: %s", rrset.label, target.label, exc.code)
             outcome.failed.append((rrset, exc))
@@ -235,7 +232,8 @@ async def take_back(runtime: Runtime, domain: Domain) -> list[RecordSet]:
             return []
         current = await _current(where, sorted({o.name for o in owned}))
         writes = removal(current, owned)
-        done = await execute(where, Plan(domain.name, where.zone, [], writes, {}))
+        before = {k: tuple(v.values) for k, v in current.items()}
+        done = await execute(where, Plan(domain.name, where.zone, [], writes, {}, before))
     except Exception as exc:  # whatever the provider does, the removal goes on: records stay, mail works
         log.warning("taking back %s's records failed (%s); they stay at the provider", domain.name, type(exc).__name__)
         return []
