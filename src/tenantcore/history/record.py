@@ -87,9 +87,12 @@ class DayTotals:
     transitions: int = 0
 
     @classmethod
-    def opened(cls, move: Moved) -> DayTotals:
-        """The day's first transition: the from-grade held since midnight."""
+    def opened(cls, move: Moved, since: datetime | None = None) -> DayTotals:
+        """The day's first transition: the from-grade held since midnight (or since the domain
+        was added, `since`, when that was later)."""
         begin = day_start(move.at.date())
+        if since is not None:
+            begin = min(move.at, max(begin, since))
         return cls(move.from_grade, move.from_grade, move.from_grade, begin)
 
     def add(self, move: Moved) -> None:

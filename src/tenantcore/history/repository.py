@@ -56,7 +56,9 @@ async def record(session: AsyncSession, moves: Sequence[tuple[Domain, Moved]]) -
             .execution_options(populate_existing=True)
         )
         totals = (
-            DayTotals(**{name: getattr(row, name) for name in _TOTALS}) if row is not None else DayTotals.opened(move)
+            DayTotals(**{name: getattr(row, name) for name in _TOTALS})
+            if row is not None
+            else DayTotals.opened(move, domain.created_at)
         )
         totals.add(move)
         if row is None:
