@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, delete, func, select, type_coerce
+from sqlalchemy import String, bindparam, case, cast, delete, func, insert, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import JSON
@@ -34,40 +34,71 @@ _TOTALS = (
 
 async def record(session: AsyncSession, moves: Sequence[tuple[Domain, Moved]]) -> None:
     """Keep transitions (in the transaction that wrote their checks, after the domain rows were
-    written, so each domain's row lock orders its writers): the transition, its day's rollup,
-    and the domain's oldest transitions beyond `KEEP_TRANSITIONS`."""
-    for domain, move in sorted(moves, key=lambda pair: pair[1].at):
-        session.add(
-            HealthTransition(
-                domain_id=domain.id,
-                account_id=domain.account_id,
-                mode=domain.mode,
-                at=move.at,
-                from_grade=move.from_grade,
-                to_grade=move.to_grade,
-                broke=move.broke,
-                fixed=move.fixed,
-            )
+    written, so each domain's row lock orders its writers): the transitions, their days'
+    rollups, and each domain's oldest transitions beyond `KEEP_TRANSITIONS`. A fixed number of
+    statements whatever the count (a DNS outage turns a whole batch unknown at once)."""
+    if not moves:
+        return
+    moves = sorted(moves, key=lambda pair: pair[1].at)
+    connection = await session.connection()
+    await connection.execute(
+        insert(HealthTransition),
+        [
+            {
+                "domain_id": d.id,
+                "account_id": d.account_id,
+                "mode": d.mode,
+                "at": m.at,
+                "from_grade": m.from_grade,
+                "to_grade": m.to_grade,
+                "broke": m.broke,
+                "fixed": m.fixed,
+            }
+            for d, m in moves
+        ],
+    )
+    ids, days = {d.id for d, _ in moves}, {m.at.date() for _, m in moves}
+    found = await session.execute(
+        select(DomainHealthDay.domain_id, DomainHealthDay.day, *(getattr(DomainHealthDay, n) for n in _TOTALS)).where(
+            DomainHealthDay.domain_id.in_(ids), DomainHealthDay.day.in_(days)
         )
-        day = move.at.date()
-        row = await session.scalar(
-            select(DomainHealthDay)
-            .where(DomainHealthDay.domain_id == domain.id, DomainHealthDay.day == day)
-            .execution_options(populate_existing=True)
+    )
+    existing = {(r.domain_id, r.day): DayTotals(*r[2:]) for r in found.all()}
+    fresh: dict[tuple[str, date], tuple[Domain, DayTotals]] = {}
+    for domain, move in moves:
+        key = (domain.id, move.at.date())
+        if key in existing:
+            existing[key].add(move)
+            continue
+        if key not in fresh:
+            fresh[key] = (domain, DayTotals.opened(move, domain.created_at))
+        fresh[key][1].add(move)
+    if fresh:
+        await connection.execute(
+            insert(DomainHealthDay),
+            [
+                {"domain_id": d.id, "day": day, "account_id": d.account_id, "mode": d.mode}
+                | {n: getattr(t, n) for n in _TOTALS}
+                for (_, day), (d, t) in fresh.items()
+            ],
         )
-        totals = (
-            DayTotals(**{name: getattr(row, name) for name in _TOTALS})
-            if row is not None
-            else DayTotals.opened(move, domain.created_at)
+    if existing:
+        stmt = (
+            update(DomainHealthDay)
+            .where(DomainHealthDay.domain_id == bindparam("_domain"), DomainHealthDay.day == bindparam("_day"))
+            .values({n: bindparam(n) for n in _TOTALS})
         )
-        totals.add(move)
-        if row is None:
-            row = DomainHealthDay(domain_id=domain.id, day=day, account_id=domain.account_id, mode=domain.mode)
-            session.add(row)
-        for name in _TOTALS:
-            setattr(row, name, getattr(totals, name))
-    await session.flush()
-    for domain_id in {domain.id for domain, _ in moves}:
+        await connection.execute(
+            stmt,
+            [{"_domain": i, "_day": day} | {n: getattr(t, n) for n in _TOTALS} for (i, day), t in existing.items()],
+        )
+    over = await session.execute(
+        select(HealthTransition.domain_id)
+        .where(HealthTransition.domain_id.in_(ids))
+        .group_by(HealthTransition.domain_id)
+        .having(func.count() > KEEP_TRANSITIONS)
+    )
+    for domain_id in over.scalars().all():  # rare: a domain that flapped more than the cap
         await _cap(session, domain_id)
 
 
