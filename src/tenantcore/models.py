@@ -8,6 +8,7 @@ def load_all() -> None:
     import tenantcore.dnsproviders.models
     import tenantcore.domains.models
     import tenantcore.events.models
+    import tenantcore.history.models
     import tenantcore.idempotency.models
     import tenantcore.tenants.models
     import tenantcore.webhooks.models  # noqa: F401

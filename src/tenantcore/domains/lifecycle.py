@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.db import now
 from tenantcore.dnshealth import HealthReport, build_expected_records
@@ -31,12 +33,16 @@ from tenantcore.domains.states import DomainState
 from tenantcore.errors import TenantCoreError, domain_not_found
 from tenantcore.events.models import Event
 from tenantcore.events.service import event
+from tenantcore.history import record as history
+from tenantcore.history import repository as history_repo
 from tenantcore.microsoft import errors as ms
 from tenantcore.microsoft.graph import GraphDomain, StillWanted
 from tenantcore.runtime import ModeEnv, Runtime
 from tenantcore.tenants.models import Tenant
 
-Change = Callable[[Domain], list[Event]]
+# What a change raises: events, and grade transitions (kept as health history; see `keep`).
+Raised = Event | history.Moved
+Change = Callable[[Domain], list[Raised]]
 
 # Writers racing on one domain each retry on the fresher row; more rounds than this means
 # something keeps rewriting it, and the caller hears so instead of spinning.
@@ -122,8 +128,14 @@ def dkim_enabled(ms_tenant_id: str, by: str) -> Change:
 
 
 def checked(ms_tenant_id: str, report: HealthReport, interval: float) -> Change:
-    def apply(domain: Domain) -> list[Event]:
-        return [_event(domain, ms_tenant_id, *raised) for raised in health.record(domain, report, interval)]
+    """Keep the check on the domain: the events it raises, and its grade transition if any
+    (judged against the row, like the events: a re-applied check moves nothing twice)."""
+
+    def apply(domain: Domain) -> list[Raised]:
+        findings = domain.health.findings if domain.health is not None else []
+        moved = history.transition(domain.grade, findings, report)
+        raised: list[Raised] = [_event(domain, ms_tenant_id, *e) for e in health.record(domain, report, interval)]
+        return [*raised, moved] if moved is not None else raised
 
     return apply
 
@@ -294,13 +306,31 @@ async def commit(runtime: Runtime, domain: Domain, *changes: Change) -> Domain:
     """Apply `changes` to `domain` and write it if nobody wrote it since it was read; else
     apply them to the fresh row and try again. Returns the row as written."""
     for _ in range(MAX_RACES):
-        events = [e for change in changes for e in change(domain)]
+        raised = [e for change in changes for e in change(domain)]
         async with runtime.transaction() as session:
             if await repository.save(session, domain):
-                session.add_all(events)
+                await keep(session, [(domain, raised)])
                 return domain
             fresh = await repository.get_by_id(session, domain.id)
         if fresh is None or (fresh.state == DomainState.REMOVING and domain.state != DomainState.REMOVING):
             raise domain_not_found(domain.name)  # deleted (or being deleted) meanwhile
         domain = fresh
     raise TenantCoreError(409, "domain_busy", f"{domain.name} is being changed by other calls right now; retry.")
+
+
+async def keep(session: AsyncSession, written: Iterable[tuple[Domain, list[Raised]]]) -> int:
+    """What the changes of written domains raised, in the transaction that wrote them (after
+    the rows): their events, and their grade transitions as health history. Returns how many
+    events."""
+    events: list[Event] = []
+    moves: list[tuple[Domain, history.Moved]] = []
+    for domain, raised in written:
+        for item in raised:
+            if isinstance(item, history.Moved):
+                moves.append((domain, item))
+            else:
+                events.append(item)
+    session.add_all(events)
+    if moves:
+        await history_repo.record(session, moves)
+    return len(events)

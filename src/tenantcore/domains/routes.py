@@ -27,6 +27,9 @@ from tenantcore.domains.schemas import (
     VerifyResult,
 )
 from tenantcore.errors import tenant_not_found
+from tenantcore.history import service as history_service
+from tenantcore.history.record import MAX_DAYS
+from tenantcore.history.schemas import DomainHistory
 
 router = APIRouter(prefix="/v1/tenants/{tenant_id}/domains", tags=["domains"])
 
@@ -104,6 +107,19 @@ async def health(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, do
     """The last check's findings, each with severity and how to fix it."""
     _, domain = await service.load(runtime, caller, tenant_id, domain_name)
     return service.health(domain)
+
+
+@router.get("/{domain_name}/history", response_model=DomainHistory)
+async def history(
+    runtime: RuntimeDep,
+    caller: CallerDep,
+    tenant_id: TenantId,
+    domain_name: str,
+    days: Annotated[int, Query(ge=1, le=MAX_DAYS, description=f"The window in days, 1 to {MAX_DAYS}")] = 30,
+) -> DomainHistory:
+    """The domain's grade transitions (which findings broke or fixed it) and one rollup per
+    day: its worst grade and the time it spent healthy, with problems and unknown."""
+    return await history_service.domain_history(runtime, caller, tenant_id, domain_name, days)
 
 
 @router.get(

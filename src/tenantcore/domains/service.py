@@ -42,7 +42,6 @@ from tenantcore.domains.schemas import (
 )
 from tenantcore.domains.states import LISTED, DomainState
 from tenantcore.errors import TenantCoreError, domain_not_found, from_microsoft, tenant_not_found
-from tenantcore.events.models import Event
 from tenantcore.microsoft import errors as ms
 from tenantcore.runtime import Runtime
 from tenantcore.tenants import repository as tenants_repo
@@ -94,7 +93,7 @@ async def _check(
     report, checked = await lifecycle.check(runtime.env(domain.mode), tenant, domain, runtime.settings.check_interval)
     after = [*then, lifecycle.due_now] if onboarding.ready(domain, report, runtime.settings) else list(then)
 
-    def apply(row: Domain) -> list[Event]:
+    def apply(row: Domain) -> list[lifecycle.Raised]:
         return [e for change in (checked, *after) for e in change(row)]
 
     return report, apply

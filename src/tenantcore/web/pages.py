@@ -15,10 +15,11 @@ from tenantcore.domains import lifecycle, publishing
 from tenantcore.domains import service as domains
 from tenantcore.errors import TenantCoreError
 from tenantcore.events import service as events
+from tenantcore.history import service as history
 from tenantcore.microsoft.errors import MicrosoftError
 from tenantcore.tenants import service as tenants
 from tenantcore.tenants.schemas import ConnectTenant
-from tenantcore.web import forms
+from tenantcore.web import charts, forms
 from tenantcore.web.session import (
     CallerDep,
     checked_form,
@@ -30,6 +31,7 @@ from tenantcore.web.session import (
 )
 
 router = APIRouter(prefix="/app", include_in_schema=False)
+WINDOWS = (30, 90)  # the history windows the pages offer (?days=)
 ACTIONS = {"check": "Re-check DNS", "verify": "Verify", "enable-dkim": "Enable DKIM", "publish": "Publish (sandbox)"}
 CALLS = {
     "check": (domains.dns_check, "DNS re-checked."),
@@ -71,9 +73,10 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("")
-async def fleet(request: Request, caller: CallerDep, problems: int = 0) -> Response:
+async def fleet(request: Request, caller: CallerDep, problems: int = 0, days: int = 30) -> Response:
     view = await tenants.fleet(runtime_of(request), caller, problems=bool(problems))
     env = runtime_of(request).env(caller.mode)
+    past = await history.fleet_history(runtime_of(request), caller, days if days in WINDOWS else WINDOWS[0])
     return render(
         request,
         "fleet.html",
@@ -82,6 +85,9 @@ async def fleet(request: Request, caller: CallerDep, problems: int = 0) -> Respo
         totals=view.totals,
         problems=bool(problems),
         can_create_tenants=env.create_tenant is not None,
+        history=past,
+        chart=charts.fleet_chart(past),
+        window_choices=WINDOWS,
     )
 
 
@@ -155,7 +161,9 @@ async def add_domains(request: Request, caller: CallerDep, tenant_id: str) -> Re
 
 
 @router.get("/tenants/{tenant_id}/domains/{name}")
-async def domain_page(request: Request, caller: CallerDep, tenant_id: str, name: str, replace_mx: int = 0) -> Response:
+async def domain_page(
+    request: Request, caller: CallerDep, tenant_id: str, name: str, replace_mx: int = 0, days: int = 30
+) -> Response:
     runtime = runtime_of(request)
     try:
         tenant, domain = await domains.load(runtime, caller, tenant_id, name)
@@ -178,6 +186,9 @@ async def domain_page(request: Request, caller: CallerDep, tenant_id: str, name:
     except TenantCoreError as exc:
         plan_error = exc
     providers = (await dns_providers.listing(runtime, caller)).providers
+    past = await history.domain_history(
+        runtime, caller, tenant.ms_tenant_id, domain.name, days if days in WINDOWS else WINDOWS[0]
+    )
     return render(
         request,
         "domain.html",
@@ -193,6 +204,9 @@ async def domain_page(request: Request, caller: CallerDep, tenant_id: str, name:
         actions=[(a, label) for a, label in ACTIONS.items() if a != "publish" or can_publish],
         findings=domain.health.findings if domain.health else [],
         events=await events.recent(runtime, caller, 20, tenant.ms_tenant_id, domain.name),
+        history=past,
+        timeline=charts.domain_timeline(past),
+        window_choices=WINDOWS,
     )
 
 

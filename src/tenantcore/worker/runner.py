@@ -23,7 +23,7 @@ from tenantcore.dnshealth import CheckTarget, HealthReport
 from tenantcore.domains import dns, lifecycle, onboarding
 from tenantcore.domains.models import Domain
 from tenantcore.errors import TenantCoreError
-from tenantcore.events.models import Event
+from tenantcore.history import service as history
 from tenantcore.idempotency import repository as idempotency
 from tenantcore.idempotency.middleware import IDEMPOTENCY_TTL
 from tenantcore.runtime import Runtime
@@ -37,6 +37,9 @@ log = logging.getLogger("tenantcore.worker")
 
 FOLLOWUP_CONCURRENCY = 8
 REPAIR_BATCH = 32
+# The fleet's health snapshot (and history pruning) runs this often: two aggregate reads over
+# the domains, never in a batch's write.
+HISTORY_EVERY = 600.0
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._next_repair: datetime | None = None
         self.webhooks = Deliverer(runtime, self.owner)
+        self._next_history: datetime | None = None
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -79,16 +83,19 @@ class Worker:
     async def _run_batch(self, ids: list[str]) -> int:
         async with self.runtime.sessions() as session:
             pairs = await claims.load(session, self.owner, ids)
-        events: dict[str, list[Event]] = {}
+        raised: dict[str, list[lifecycle.Raised]] = {}
         committed: set[str] = set()
         for mode in {domain.mode for domain, _ in pairs}:
             group = [(d, t) for d, t in pairs if d.mode == mode]
-            events |= await self._check_group(mode, group, committed)
+            raised |= await self._check_group(mode, group, committed)
         async with self.runtime.transaction() as session:
             written = await claims.write_back(session, self.owner, [d for d, _ in pairs], committed)
-            kept = [e for domain_id in written - committed for e in events.get(domain_id, [])]
-            session.add_all(kept)
-        self.stats.events += len(kept)
+            # Events and grade transitions of the written checks (transitions are rare: a
+            # steady domain adds nothing to the batch's write).
+            kept = await lifecycle.keep(
+                session, [(d, raised[d.id]) for d, _ in pairs if d.id in written - committed and raised.get(d.id)]
+            )
+        self.stats.events += kept
         lost = len(pairs) - len(written)
         if lost:
             log.warning("%s: %d domain(s) of the batch moved on or were taken over; checked again", self.owner, lost)
@@ -163,7 +170,7 @@ class Worker:
 
     async def _check_group(
         self, mode: str, group: list[tuple[Domain, Tenant]], committed: set[str]
-    ) -> dict[str, list[Event]]:
+    ) -> dict[str, list[lifecycle.Raised]]:
         """Check one mode's domains in one DNS run, then run their follow-ups (bounded)."""
         env = self.runtime.env(mode)
         at, every = now(), self.settings.blocklist_interval
@@ -264,6 +271,8 @@ class Worker:
                     continue
                 if self._repair_due():
                     await self.repair_once()
+                if self._history_due():
+                    await history.upkeep(self.runtime, self.modes)
                 if await self.run_once():
                     continue
             except Exception:  # a bad batch must not kill the loop; its leases expire and retry
@@ -276,6 +285,14 @@ class Worker:
         if self._next_repair is not None and at < self._next_repair:
             return False
         self._next_repair = at + timedelta(seconds=max(self.settings.worker_idle, 1.0))
+        return True
+
+    def _history_due(self) -> bool:
+        """The fleet snapshot: at start, then every `HISTORY_EVERY` (one pipeline takes it)."""
+        at = now()
+        if self._next_history is not None and at < self._next_history:
+            return False
+        self._next_history = at + timedelta(seconds=HISTORY_EVERY)
         return True
 
     async def _sleep(self, seconds: float) -> None:
