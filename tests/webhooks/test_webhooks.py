@@ -200,3 +200,29 @@ async def test_the_live_api_refuses_a_loopback_url_and_test_keys_may_use_one(ser
         assert (await live.get("/v1/webhooks")).json()["count"] == 0  # each mode sees its own
         missing = await live.patch("/v1/webhooks/nope", json={"enabled": False})
         assert missing.status_code == 404 and missing.json()["detail"]["code"] == "webhook_not_found"
+
+
+async def test_an_endpoint_failing_for_too_long_is_disabled_with_an_event(tmp_path: Path) -> None:
+    running = Service(
+        tmp_path / "data", webhook_backoff=0.2, webhook_poll=0.1, webhook_timeout=1.0, webhook_disable_after=1.5
+    )
+    try:
+        with receiving(status=503) as receiver:
+            async with running.client(running.keys["test"]) as api:
+                endpoint = await create(api, receiver.url)
+                receiver.secrets.append(endpoint["secret"])
+                await emit(running, [("domain.degraded", f"f{i}.com") for i in range(3)])
+
+                async def disabled() -> bool:
+                    return not (await api.get(f"/v1/webhooks/{endpoint['id']}")).json()["enabled"]
+
+                await until_async(disabled, "disabled after failing past webhook_disable_after")
+                read = (await api.get(f"/v1/webhooks/{endpoint['id']}")).json()
+                assert "failed for" in read["disabled_reason"] and read["failing_since"] is not None
+                events = (await api.get("/v1/events", params={"type": "webhook.endpoint_disabled"})).json()
+                assert events["total"] == 1 and endpoint["id"] in events["events"][0]["message"]
+                assert receiver.url not in events["events"][0]["message"]  # no URL (it may hold a token)
+                enabled = await api.patch(f"/v1/webhooks/{endpoint['id']}", json={"enabled": True})
+                assert enabled.json()["enabled"] and enabled.json()["failing_since"] is None
+    finally:
+        running.stop()

@@ -50,8 +50,12 @@ async def test_a_batch_writes_transitions_only_where_the_grade_changed(fleet, st
     assert any("dmarc" in code for code in moves[0].broke)
     assert len(days) == 3 and {d.transitions for d in days} == {1}
 
-    async with runtime.transaction() as session:  # another engineer's blocklist field, as stored
-        listed = {"findings": [], "blocklists": [{"list": "zen.spamhaus.org", "listed": True}]}
+    async with runtime.transaction() as session:  # a listed domain, as StoredHealth keeps it
+        listed = {
+            "findings": [],
+            "blocklist_status": "listed",
+            "blocklists": [{"blocklist": "dbl.spamhaus.org", "status": "listed", "last_known": "listed"}],
+        }
         await session.execute(
             update(Domain).where(Domain.name == "w00001-example.com").values(health=bindparam("raw", type_=JSON)),
             {"raw": listed},
