@@ -46,7 +46,7 @@ class IdempotencyMiddleware:
             return
         headers = dict(scope["headers"])
         raw_key = headers.get(b"idempotency-key")
-        if raw_key is None:
+        if raw_key is None or b"authorization" not in headers:  # nobody to keep it for: a 401 follows
             await self.app(scope, receive, send)
             return
         key = raw_key.decode("latin-1")
