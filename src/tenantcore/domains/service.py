@@ -424,21 +424,35 @@ BULK_CONCURRENCY = 4  # adds in flight: each is a few Microsoft calls, and the t
 
 
 async def bulk_add(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_names: list[str]) -> BulkResult:
-    """Add each name as `add` would, a few at a time; every name gets its own result."""
-    await tenants.get(runtime, caller, ms_tenant_id)  # an unknown tenant is one 404, not N
+    """Add each name as `add` would, a few at a time; every name gets its own result. The
+    tenant's free slots go to the first valid names in the order given (the rest are told
+    `domain_limit_reached` at once), so which names are added never depends on timing."""
+    tenant = await tenants.get(runtime, caller, ms_tenant_id)  # an unknown tenant is one 404, not N
+    async with runtime.sessions() as session:
+        free = runtime.settings.domain_limit - await repository.count(session, tenant.id)
     limit = asyncio.Semaphore(BULK_CONCURRENCY)
+    results: list[BulkItem | None] = [None] * len(raw_names)
+    queued: list[tuple[int, str, str]] = []
     seen: set[str] = set()
-
-    async def one(raw: str) -> BulkItem:
+    for at, raw in enumerate(raw_names):  # judged in order, before anything runs
         try:
             name = domain_name(raw)  # the same normalisation as an add: IDN, case, trailing dot
         except TenantCoreError as exc:
-            return BulkItem(domain=raw, status="failed", error=_error(exc.code, exc.message))
+            results[at] = BulkItem(domain=raw, status="failed", error=_error(exc.code, exc.message))
+            continue
         if name in seen:
-            return BulkItem(
+            results[at] = BulkItem(
                 domain=raw, status="failed", error=_error("duplicate_in_request", f"{raw} is listed twice.")
             )
+            continue
         seen.add(name)
+        if len(queued) >= free:
+            message = f"Tenant already has {runtime.settings.domain_limit} domains (with this request's)."
+            results[at] = BulkItem(domain=raw, status="failed", error=_error("domain_limit_reached", message))
+            continue
+        queued.append((at, raw, name))
+
+    async def one(raw: str, name: str) -> BulkItem:
         async with limit:
             try:
                 _, domain, _ = await add(runtime, caller, ms_tenant_id, raw)
@@ -457,9 +471,12 @@ async def bulk_add(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name
             provider = row.name if row is not None else None
         return BulkItem(domain=domain.name, status="added", dns_provider=provider)
 
-    results = await asyncio.gather(*(one(raw) for raw in raw_names))
-    added = sum(1 for r in results if r.status == "added")
-    return BulkResult(tenant_id=ms_tenant_id, added=added, failed=len(results) - added, results=list(results))
+    done = await asyncio.gather(*(one(raw, name) for _, raw, name in queued))
+    for (at, _, _), item in zip(queued, done, strict=True):
+        results[at] = item
+    items = [r for r in results if r is not None]
+    added = sum(1 for r in items if r.status == "added")
+    return BulkResult(tenant_id=ms_tenant_id, added=added, failed=len(items) - added, results=items)
 
 
 def _error(code: str, message: str) -> dict[str, str]:
