@@ -70,7 +70,8 @@ async def test_history_charts_in_a_browser(browser, service):  # noqa: F811
     await expect(timeline.locator("g.day")).to_have_count(30)
     markers = await timeline.locator("g.marker").count()
     assert markers >= 1 and await timeline.locator("g.marker.fixed").count() == 1  # the last: back to ok
-    await expect(timeline.locator("rect.nodata")).to_have_count(29)  # added today
+    # Added today: the 29 days before have no data (today too, while less than a second was observed).
+    assert await timeline.locator("rect.nodata").count() in (29, 30)
     changes = page.get_by_role("table", name="Grade changes")
     await expect(changes.get_by_role("row")).to_have_count(markers + 1)
     await expect(changes).to_contain_text("→")
