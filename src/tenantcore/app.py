@@ -20,7 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from tenantcore import __version__
 from tenantcore.accounts.routes import router as keys_router
 from tenantcore.api import errors
-from tenantcore.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from tenantcore.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from tenantcore.config import Settings
 from tenantcore.dnsproviders.routes import router as dns_providers_router
 from tenantcore.domains.routes import router as domains_router
@@ -135,5 +135,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)  # inside the body limit: it reads bodies
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

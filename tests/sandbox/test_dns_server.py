@@ -77,3 +77,17 @@ def test_bind_zone_files_load(tmp_path, store):
     assert load_zone_file(store, path) == "acmecorp.com"
     assert store.values("acmecorp.com", "MX") == ["0 acmecorp-com.mail.protection.outlook.com"]
     assert store.values("selector1._domainkey.acmecorp.com", "CNAME") == ["s1.example"]
+
+
+def test_the_sandbox_keeps_its_state_files_private(tmp_path):
+    """The emulator's state holds client secrets: only the service's user may read it."""
+    from tenantcore.sandbox import Sandbox
+
+    sandbox = Sandbox(tmp_path).start()
+    try:
+        sandbox.create_tenant("Private")
+    finally:
+        sandbox.stop()
+    files = list((tmp_path / "sandbox").glob("*.json"))
+    assert {f.name for f in files} == {"zones.json", "emulator.json"}
+    assert all(f.stat().st_mode & 0o777 == 0o600 for f in files)

@@ -44,6 +44,12 @@ async def sign_in(browser: Browser, service: Service, key: str) -> Page:
     page.elsewhere = []  # type: ignore[attr-defined]
     # Works offline: record any request that leaves this server (CDNs, web fonts...).
     page.on("request", lambda r: None if r.url.startswith(service.url) else page.elsewhere.append(r.url))
+    # Anything the Content-Security-Policy blocks shows up here (a page the policy would break).
+    page.blocked = []  # type: ignore[attr-defined]
+    page.on(
+        "console",
+        lambda m: page.blocked.append(m.text) if "Content Security Policy" in m.text else None,  # type: ignore[attr-defined]
+    )
     await page.goto("/app")
     await expect(page).to_have_url(f"{service.url}/app/login")
     await page.get_by_label("API key").fill(key)
@@ -108,6 +114,11 @@ async def test_the_whole_sandbox_flow_in_a_browser(browser, service):
     await shot(page, "06-events")
 
     assert page.elsewhere == []  # every page, script and stylesheet came from TenantCore itself
+    assert page.blocked == []  # and the policy the pages send (CSP) blocked nothing they need
+    response = await page.request.get("/app")
+    assert response.headers["x-frame-options"] == "DENY" and response.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["referrer-policy"] == "no-referrer"
     cookie = next(c for c in await page.context.cookies() if c["name"] == "tenantcore_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert service.keys["test"] not in cookie["value"]

@@ -47,7 +47,11 @@ def emulator_profile(settings: Settings) -> EmulatorProfile:
 
 def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
+    # 0600: the emulator's state holds its apps' client secrets and issued tenants.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(data))
+    os.chmod(tmp, 0o600)  # a file left over from before keeps its mode through O_CREAT
     os.replace(tmp, path)  # atomic: a crash never leaves half a file
 
 
