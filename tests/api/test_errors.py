@@ -235,3 +235,18 @@ async def test_adopting_a_verified_domain_survives_exchange_refusing(api, servic
     assert added.status_code == 201, added.text
     assert added.json()["domain"]["is_verified"] is True
     assert [d["domain_name"] for d in (await api.get(f"/v1/tenants/{tenant_id}/domains")).json()["domains"]] == [D]
+
+
+async def test_a_500_still_has_the_error_body_and_the_request_id(service) -> None:
+    """Whatever goes wrong inside, the caller gets the API's error shape and an id to quote."""
+
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    service.app.add_api_route("/v1/_boom", boom, methods=["GET"])
+    async with service.client(None) as client:
+        response = await client.get("/v1/_boom", headers={"X-Request-ID": "trace-me-1"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "trace-me-1"
+    assert response.json()["detail"]["code"] == "internal_error"
+    assert "trace-me-1" in response.json()["detail"]["message"] and "a bug" not in response.text
