@@ -97,3 +97,13 @@ async def test_keys_belong_to_the_api_key_and_a_replayed_secret_is_sealed_at_res
     async with service.client(other["test"]) as theirs:  # another caller's same key is theirs alone
         mine = await theirs.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=headers)
         assert mine.status_code == 201 and mine.json()["id"] != made.json()["id"]
+
+
+async def test_a_rotated_key_cannot_fetch_its_successor_by_replay(service: Service) -> None:
+    """Key rotation is never replayed: the old key (perhaps the leaked one) gets a 401."""
+    old = service.keys["test"]
+    async with service.client(old) as client:
+        rotated = await client.post("/v1/api-key/rotate", headers={"Idempotency-Key": "rotate-1"})
+        assert rotated.status_code in (200, 201), rotated.text
+        again = await client.post("/v1/api-key/rotate", headers={"Idempotency-Key": "rotate-1"})
+        assert again.status_code == 401 and "idempotent-replayed" not in again.headers

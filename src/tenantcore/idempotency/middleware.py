@@ -29,6 +29,7 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 RUNNING_FOR = timedelta(minutes=5)  # longer than any request may take (Microsoft's retries included)
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _PURPOSE = "idempotent-response"
+NOT_REPLAYED = frozenset({"/v1/api-key/rotate"})
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
@@ -41,7 +42,13 @@ class IdempotencyMiddleware:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith("/v1/"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not scope["path"].startswith("/v1/")
+            # A replay is given before authentication: a rotated key must not fetch its successor.
+            or scope["path"] in NOT_REPLAYED
+        ):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
