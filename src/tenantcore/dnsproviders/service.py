@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
@@ -237,10 +236,3 @@ async def remove(runtime: Runtime, caller: Caller, provider_id: str) -> None:
     provider = runtime.dns_providers.pop(row.id, None)
     if provider is not None:
         await provider.aclose()
-
-
-@dataclass(frozen=True)
-class Linked:
-    row: DnsProviderRow | None  # None: the sandbox, test mode's default
-    provider: DnsProvider
-    zone: str

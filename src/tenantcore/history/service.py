@@ -55,22 +55,8 @@ async def domain_history(runtime: Runtime, caller: Caller, ms_tenant_id: str, na
         grade=domain.grade,
         days=days,
         since=start,
-        transitions=[
-            TransitionOut(at=m.at, from_grade=m.from_grade, to_grade=m.to_grade, broke=m.broke, fixed=m.fixed)
-            for m in moves
-            if m.at.date() >= start
-        ],
-        daily=[
-            DayOut(
-                day=d.day,
-                worst_grade=d.worst_grade,
-                healthy_seconds=d.healthy_seconds,
-                problem_seconds=d.problem_seconds,
-                unknown_seconds=d.unknown_seconds,
-                transitions=d.transitions,
-            )
-            for d in series
-        ],
+        transitions=[TransitionOut.model_validate(m, from_attributes=True) for m in moves if m.at.date() >= start],
+        daily=[DayOut.model_validate(d, from_attributes=True) for d in series],
         healthy_share=round(sum(d.healthy_seconds for d in series) / observed, 4) if observed else 0.0,
     )
 
@@ -84,17 +70,7 @@ async def fleet_history(runtime: Runtime, caller: Caller, days: int) -> FleetHis
     return FleetHistory(
         days=days,
         since=start,
-        daily=[
-            FleetDayOut(
-                day=r.day,
-                domains=r.domains,
-                healthy=r.healthy,
-                problems=r.problems,
-                unknown=r.unknown,
-                blocklisted=r.blocklisted,
-            )
-            for r in rows
-        ],
+        daily=[FleetDayOut.model_validate(r, from_attributes=True) for r in rows],
     )
 
 
