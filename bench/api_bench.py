@@ -1,10 +1,13 @@
-"""`GET /v1/tenants/{id}/domains` (12 domains) under 64 concurrent connections on loopback,
-side by side with a bare Starlette endpoint returning the same JSON: the framework's ceiling.
+"""The API's reads under 64 concurrent connections on loopback, side by side with a bare
+Starlette endpoint returning the domain list's JSON: the framework's ceiling.
 
-    ./dev bench api_bench [--seconds 10] [--connections 64]
+    ./dev bench api_bench [--seconds 10] [--connections 64] [--workers N] [--reads all|domains]
 
-Both servers run the same way (one uvicorn process, uvloop + httptools) and are loaded by
-wrk (1 thread, so the client takes as little of the 2 cores as it can).
+The reads: the domain list (12 domains), one tenant, the tenants list, one domain's health and
+DKIM status, and the events list. TenantCore runs `tenantcore serve` (uvloop + httptools;
+`--workers N` processes when the serve command takes it); bare Starlette runs one uvicorn
+process the same way. wrk (1 thread) loads each URL in turn.
+Set TENANTCORE_DATABASE_URL to bench on PostgreSQL (a fresh database: see bench/README.md).
 """
 
 from __future__ import annotations
@@ -82,6 +85,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="tenantcore serve --workers N")
+    parser.add_argument("--reads", choices=("all", "domains"), default="all")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk not found: run `./dev bench api_bench` (it installs Debian's wrk) or apt-get install wrk")
@@ -89,9 +94,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tc-apibench-"))
     port = free_port()
     env = {**os.environ, "TENANTCORE_DATA_DIR": str(work / "data"), "TENANTCORE_PORT": str(port)}
-    server = subprocess.Popen(
-        [str(venv_bin / "tenantcore"), "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    serve = [str(venv_bin / "tenantcore"), "serve"] + (["--workers", str(args.workers)] if args.workers > 1 else [])
+    server = subprocess.Popen(serve, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         key = ""
         deadline = time.monotonic() + 60
@@ -111,8 +115,23 @@ def main() -> None:
         assert listing["count"] == 12
         body = work / "body.json"
         body.write_bytes(json.dumps(listing).encode())
-        wrk(url, key, 2, args.connections)  # warm-up
-        ours = wrk(url, key, args.seconds, args.connections)
+        size = len(body.read_bytes())
+        one = f"{base}/v1/tenants/{tenant}/domains/d00-bench.com"
+        reads = {
+            "domain list (12)": url,
+            "tenant": f"{base}/v1/tenants/{tenant}",
+            "tenants list": f"{base}/v1/tenants",
+            "domain health": f"{one}/health",
+            "dkim-status": f"{one}/dkim-status",
+            "events list": f"{base}/v1/events",
+        }
+        if args.workers > 1 or args.reads == "domains":
+            reads = {"domain list (12)": url}
+        ours = {}
+        for name, target in reads.items():
+            call(target, key)  # answers 200
+            wrk(target, key, 2, args.connections)  # warm-up
+            ours[name] = wrk(target, key, args.seconds, args.connections)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=20)
@@ -146,14 +165,17 @@ def main() -> None:
         bare.wait(timeout=20)
         shutil.rmtree(work, ignore_errors=True)
 
+    database = "PostgreSQL" if "postgresql" in os.environ.get("TENANTCORE_DATABASE_URL", "") else "SQLite"
     print(
-        f"\nGET /v1/tenants/{{id}}/domains, 12 domains ({len(body.read_bytes()) if body.exists() else '?'} B), "
-        f"{args.connections} connections, {args.seconds} s, 1 process each\n"
+        f"\nTenantCore on {database}, {args.workers} process(es); {args.connections} connections, "
+        f"{args.seconds} s per read; the domain list is {size} B\n"
     )
-    print(f"{'':30}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
-    for name, r in (("TenantCore (auth + SQLite)", ours), ("bare Starlette, same JSON", ceiling)):
-        print(f"{name:30}{r['rps']:>10,.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['non2xx']:>10}")
-    print(f"\nTenantCore serves {ours['rps'] / ceiling['rps']:.0%} of the bare framework's rate")
+    print(f"{'':34}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    rows = [(f"TenantCore: {name}", r) for name, r in ours.items()] + [("bare Starlette, same JSON", ceiling)]
+    for name, r in rows:
+        print(f"{name:34}{r['rps']:>10,.0f}{r['p50']:>10.2f}{r['p99']:>10.2f}{r['non2xx']:>10}")
+    share = ours["domain list (12)"]["rps"] / ceiling["rps"]
+    print(f"\nThe domain list serves {share:.0%} of the bare framework's rate")
 
 
 if __name__ == "__main__":

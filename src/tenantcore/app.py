@@ -20,6 +20,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from tenantcore import __version__
 from tenantcore.accounts.routes import router as keys_router
 from tenantcore.api import errors
+from tenantcore.api.fast_reads import FastReads
 from tenantcore.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from tenantcore.config import Settings
 from tenantcore.dnsproviders.routes import router as dns_providers_router
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         same_site="strict",
         https_only=settings.base_url.startswith("https://"),
     )
+    app.add_middleware(FastReads, runtime=runtime)  # the domain list, ahead of FastAPI's routing
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)  # inside the body limit: it reads bodies
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeadersMiddleware)

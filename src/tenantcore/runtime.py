@@ -25,6 +25,7 @@ from tenantcore.db import create_engine, session_factory, transaction
 from tenantcore.dnshealth import HealthChecker, ResolverConfig
 from tenantcore.dnshealth.records import DnsRecord
 from tenantcore.dnsproviders.base import DnsProvider
+from tenantcore.domains.listing import Listing
 from tenantcore.errors import TenantCoreError
 from tenantcore.microsoft import MicrosoftClients, MicrosoftConfig
 from tenantcore.microsoft.config import Endpoints
@@ -92,6 +93,7 @@ class Runtime:
         # Opened DNS provider connections by provider id (rows never change: a new connection
         # is a new row), so a provider's concurrency bound holds across requests.
         self.dns_providers: dict[str, DnsProvider] = {}
+        self.listing = Listing(self.engine, self.secret)  # the domain list's one-statement read
 
     async def start(self, bootstrap: bool = True) -> None:
         await upgrade_async(self.settings.db_url)
@@ -184,4 +186,5 @@ class Runtime:
             await provider.aclose()
         if self.sandbox is not None:
             self.sandbox.stop()
+        await self.listing.close()
         await self.engine.dispose()

@@ -35,7 +35,8 @@ async def create_key(session: AsyncSession, secret: bytes, account_id: str, mode
     return key
 
 
-async def authenticate(session: AsyncSession, secret: bytes, authorization: str | None) -> Caller:
+def bearer_token(authorization: str | None) -> str:
+    """The API key out of an Authorization header, or the 401 that says what is wrong with it."""
     if authorization is None or not authorization.startswith("Bearer"):
         raise TenantCoreError(
             401,
@@ -48,6 +49,11 @@ async def authenticate(session: AsyncSession, secret: bytes, authorization: str 
     token = token.strip()
     if not token:
         raise TenantCoreError(401, "missing_api_key", "The Bearer token is empty: send your API key.")
+    return token
+
+
+async def authenticate(session: AsyncSession, secret: bytes, authorization: str | None) -> Caller:
+    token = bearer_token(authorization)
     mode = keys.mode_of(token)
     key = await repository.active_key(session, keys.digest(secret, token)) if mode else None
     if key is None:

@@ -29,6 +29,7 @@ CHECK_COLUMNS = (
     "grade",
     "fingerprint",
     "health",
+    "blocklist_status",
     "last_checked",
     "check_count",
     "next_check_at",
@@ -152,6 +153,7 @@ def record(domain: Domain, report: HealthReport, interval: float) -> list[tuple[
     domain.grade, domain.fingerprint = report.grade.value, report.fingerprint
     domain.last_checked = report.checked_at.replace(microsecond=0)
     domain.health = StoredHealth.from_report(report, before)
+    domain.blocklist_status = domain.health.blocklist_status
     domain.check_count = (domain.check_count or 0) + 1
     domain.next_check_at = next_check(interval, report.checked_at)
     return raised

@@ -1,0 +1,141 @@
+"""The domain list, the API's hottest read, in one database round trip that also authenticates.
+
+`GET /v1/tenants/{id}/domains` is what automations poll and dashboards refresh. FastAPI's
+request path (routing, dependencies, a session, two statements, response-model validation)
+cost ~3 ms of CPU a request; here the key check and the read are one prebuilt statement
+(`repository.KEYED_LISTING`) run on the database driver directly, and the JSON is encoded
+once. `api/fast_reads.py` serves it ahead of FastAPI's routing; the FastAPI route uses the
+same `Listing` so both answer the same bytes.
+
+- SQLite: a read-only `sqlite3` connection per process, queried on the event loop. In WAL
+  mode a reader never waits for a writer, and a keyed read is tens of microseconds: cheaper
+  than the hop to aiosqlite's thread and back, which under load waits on the GIL. If the
+  database is ever busy (WAL recovery), the read goes through the async engine instead.
+- PostgreSQL: asyncpg's own pool with the statement prepared once per connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tenantcore.accounts import keys
+from tenantcore.domains.repository import KEYED_LISTING
+from tenantcore.domains.schemas import DomainItem, DomainList
+from tenantcore.errors import TenantCoreError, tenant_not_found
+
+_MS_TENANT, _KEY = object(), object()  # where the request's values go among the bound ones
+
+
+def _invalid_key() -> TenantCoreError:
+    return TenantCoreError(401, "invalid_api_key", "The API key is not valid (unknown, revoked or malformed).")
+
+
+class Listing:
+    """Answers the domain list for (API key, tenant GUID) as JSON bytes."""
+
+    def __init__(self, engine: AsyncEngine, secret: bytes) -> None:
+        self.engine = engine
+        self.secret = secret
+        self.sqlite = engine.dialect.name == "sqlite"
+        database = engine.url.database or ""
+        # An in-memory database is private to its connection: only the engine can read it.
+        self.sqlite_file = database if self.sqlite and database not in ("", ":memory:") else None
+        compiled = KEYED_LISTING.compile(dialect=engine.dialect)
+        state = compiled.construct_expanded_state({"ms_tenant_id": _MS_TENANT, "key_hmac": _KEY})
+        self.sql = state.statement
+        processors = {**compiled._bind_processors, **state.processors}  # e.g. the JSON path's
+        self.params: list[Any] = []
+        for name, value in zip(state.positiontup or (), state.positional_parameters, strict=True):
+            if value is not _MS_TENANT and value is not _KEY:
+                value = processors[name](value) if name in processors else value
+                value = value.value if isinstance(value, enum.Enum) else value
+            self.params.append(value)
+        self._sync: sqlite3.Connection | None = None
+        self._pool: Any = None
+
+    async def read(self, token: str, ms_tenant_id: str) -> bytes:
+        """The list's JSON; a 401 when no live key matches, a 404 when the key's account has
+        no such tenant in the key's mode (the same answers as the FastAPI dependencies)."""
+        if keys.mode_of(token) is None:
+            raise _invalid_key()
+        args = [
+            ms_tenant_id if p is _MS_TENANT else keys.digest(self.secret, token) if p is _KEY else p
+            for p in self.params
+        ]
+        rows = await (self._read_sqlite(args) if self.sqlite else self._read_postgres(args))
+        if not rows:
+            raise _invalid_key()
+        if rows[0][1] is None:
+            raise tenant_not_found(ms_tenant_id)
+        return encode(ms_tenant_id, rows, self.sqlite)
+
+    async def _read_sqlite(self, args: list[Any]) -> Sequence[Sequence[Any]]:
+        if self.sqlite_file is not None:
+            with contextlib.suppress(sqlite3.OperationalError):
+                return self._connection(self.sqlite_file).execute(self.sql, args).fetchall()
+        # In memory, or busy (a WAL recovery holds it): not worth blocking the loop for; the
+        # engine's pool waits on its own thread. Raw values either way (no type processing).
+        async with self.engine.connect() as connection:
+            result = await connection.exec_driver_sql(self.sql, tuple(args))
+            return result.all()
+
+    def _connection(self, path: str) -> sqlite3.Connection:
+        if self._sync is None:
+            connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0, check_same_thread=False)
+            connection.execute("PRAGMA query_only=1")
+            self._sync = connection
+        return self._sync
+
+    async def _read_postgres(self, args: list[Any]) -> Sequence[Sequence[Any]]:
+        if self._pool is None:
+            import asyncpg
+
+            url = make_url(self.engine.url.render_as_string(hide_password=False)).set(drivername="postgresql")
+            # No reset on release: these connections only ever run this one read, and asyncpg's
+            # default reset is a second round trip per request (it halved the rate).
+            self._pool = await asyncpg.create_pool(
+                url.render_as_string(hide_password=False), min_size=1, max_size=8, reset=_keep_session
+            )
+        async with self._pool.acquire() as connection:
+            return await connection.fetch(self.sql, *args)
+
+    async def close(self) -> None:
+        if self._sync is not None:
+            self._sync.close()
+            self._sync = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+def encode(ms_tenant_id: str, rows: Sequence[Sequence[Any]], raw_sqlite: bool) -> bytes:
+    """Rows of KEYED_LISTING (account, tenant row, then the listed columns) as the response."""
+    return to_json(ms_tenant_id, [row[2:] for row in rows if row[2] is not None], raw_sqlite)
+
+
+def to_json(ms_tenant_id: str, items: Sequence[Sequence[Any]], raw_sqlite: bool = False) -> bytes:
+    """Rows of the listed columns as `DomainList` JSON, encoded once by pydantic (as fast as a
+    hand-written `json.dumps` of the same dicts, measured, and it keeps the response model)."""
+    domains = []
+    for item in items:
+        checked = item[8]
+        if raw_sqlite and checked is not None:  # SQLite keeps UTC as text without an offset
+            checked = datetime.fromisoformat(checked).replace(tzinfo=UTC)
+        domains.append(dict(zip(_FIELDS, (*item[:8], checked, item[9]), strict=True)))
+    listing = DomainList.model_validate({"tenant_id": ms_tenant_id, "domains": domains, "count": len(domains)})
+    return listing.__pydantic_serializer__.to_json(listing)
+
+
+async def _keep_session(connection: object) -> None:
+    return None
+
+
+_FIELDS = tuple(DomainItem.model_fields)
