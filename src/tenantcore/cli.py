@@ -249,27 +249,52 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [TENANTCORE_HOST, 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port [TENANTCORE_PORT, 8000].")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory [TENANTCORE_DATA_DIR, ./data].")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Processes serving the API on one port (more than 1 needs TENANTCORE_SANDBOX=false: "
+            "the sandbox lives in one process).",
+        ),
+    ] = 1,
 ) -> None:
     """Run TenantCore: the API with the sandbox (Microsoft 365 emulator + DNS server) in-process.
 
     Migrations are applied on start. The first start creates an account and prints its keys.
     Every setting is a TENANTCORE_* environment variable (see the README).
     """
+    import os
+
     import uvicorn
 
-    from tenantcore.app import create_app
+    from tenantcore.app import announce, create_app
     from tenantcore.config import Settings
+    from tenantcore.runtime import Runtime
 
     overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
     settings = Settings(**overrides)
+    run = {"log_level": "info", "loop": "uvloop", "http": "httptools", "access_log": False}
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **run)
+        return
+    if settings.sandbox:
+        raise typer.BadParameter(
+            "the sandbox (emulator and DNS server) lives in one process: run --workers with "
+            "TENANTCORE_SANDBOX=false (live mode, ideally on PostgreSQL), or without --workers",
+            param_hint="--workers",
+        )
+
+    async def prepare() -> Runtime:
+        # Migrations and the first account once, here: N processes starting at once would race.
+        async with Runtime.opened(settings, bootstrap=True) as runtime:
+            return runtime
+
+    announce(aio.run(prepare()))
+    # The processes build their app from the environment (uvicorn imports the factory in each).
+    os.environ.update({f"TENANTCORE_{k.upper()}": str(v) for k, v in overrides.items()})
     uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
+        "tenantcore.app:create_app", factory=True, workers=workers, host=settings.host, port=settings.port, **run
     )
 
 
