@@ -11,7 +11,11 @@ same `Listing` so both answer the same bytes.
   mode a reader never waits for a writer, and a keyed read is tens of microseconds: cheaper
   than the hop to aiosqlite's thread and back, which under load waits on the GIL. If the
   database is ever busy (WAL recovery), the read goes through the async engine instead.
-- PostgreSQL: asyncpg's own pool with the statement prepared once per connection.
+  Answers are kept until anything is committed anywhere (`PRAGMA data_version`), so a
+  repeated read costs one pragma; the next read after any write, a rotated key's included,
+  runs the statement again.
+- PostgreSQL: asyncpg's own pool with the statement prepared once per connection (no cache:
+  nothing as cheap and exact tells a process that another one wrote).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from tenantcore.domains.schemas import DomainItem, DomainList
 from tenantcore.errors import TenantCoreError, tenant_not_found
 
 _MS_TENANT, _KEY = object(), object()  # where the request's values go among the bound ones
+CACHED_ANSWERS = 10_000  # (key, tenant) answers kept on SQLite; all dropped at any commit anywhere
 
 
 def _invalid_key() -> TenantCoreError:
@@ -60,22 +65,47 @@ class Listing:
             self.params.append(value)
         self._sync: sqlite3.Connection | None = None
         self._pool: Any = None
+        self._version: int | None = None
+        self._answers: dict[tuple[str, str], bytes] = {}
 
     async def read(self, token: str, ms_tenant_id: str) -> bytes:
         """The list's JSON; a 401 when no live key matches, a 404 when the key's account has
         no such tenant in the key's mode (the same answers as the FastAPI dependencies)."""
         if keys.mode_of(token) is None:
             raise _invalid_key()
-        args = [
-            ms_tenant_id if p is _MS_TENANT else keys.digest(self.secret, token) if p is _KEY else p
-            for p in self.params
-        ]
+        digest = keys.digest(self.secret, token)
+        version = self._data_version()
+        if version is not None:
+            if version != self._version:  # something was committed since: every answer may be stale
+                self._answers.clear()
+                self._version = version
+            if (answer := self._answers.get((digest, ms_tenant_id))) is not None:
+                return answer
+        args = [ms_tenant_id if p is _MS_TENANT else digest if p is _KEY else p for p in self.params]
         rows = await (self._read_sqlite(args) if self.sqlite else self._read_postgres(args))
         if not rows:
             raise _invalid_key()
         if rows[0][1] is None:
             raise tenant_not_found(ms_tenant_id)
-        return encode(ms_tenant_id, rows, self.sqlite)
+        answer = encode(ms_tenant_id, rows, self.sqlite)
+        if version is not None:
+            if len(self._answers) >= CACHED_ANSWERS:
+                self._answers.clear()
+            self._answers[(digest, ms_tenant_id)] = answer
+        return answer
+
+    def _data_version(self) -> int | None:
+        """SQLite's count of commits by other connections, any process (`PRAGMA data_version`):
+        unchanged means nothing anywhere was written since, so an answer made at this version
+        is still exact (the key still live, the rows the same). Read before the query, so an
+        answer is never filed under a version newer than what it saw. None: no cache (in-memory
+        database, PostgreSQL, or busy)."""
+        if self.sqlite_file is None:
+            return None
+        try:
+            return int(self._connection(self.sqlite_file).execute("PRAGMA data_version").fetchone()[0])
+        except sqlite3.OperationalError:
+            return None
 
     async def _read_sqlite(self, args: list[Any]) -> Sequence[Sequence[Any]]:
         if self.sqlite_file is not None:
