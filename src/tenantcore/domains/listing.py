@@ -14,8 +14,13 @@ same `Listing` so both answer the same bytes.
   Answers are kept until anything is committed anywhere (`PRAGMA data_version`), so a
   repeated read costs one pragma; the next read after any write, a rotated key's included,
   runs the statement again.
-- PostgreSQL: asyncpg's own pool with the statement prepared once per connection (no cache:
-  nothing as cheap and exact tells a process that another one wrote).
+- PostgreSQL: asyncpg's own pool with the statement prepared once per connection. Answers
+  are kept until a write could have changed them: triggers (migration 0009) NOTIFY
+  `tenantcore_changed` with the tenant's row id when its domains change, `*` when keys or
+  tenants do; this process LISTENs. Its own commits count at once (an engine event), so within
+  one process a read after a write, a rotated key's included, is always fresh; another
+  process's write is seen once its notification arrives (well under a millisecond on one host).
+  While the listening connection is down nothing is served from the cache.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,7 +42,9 @@ from tenantcore.domains.schemas import DomainItem, DomainList
 from tenantcore.errors import TenantCoreError, tenant_not_found
 
 _MS_TENANT, _KEY = object(), object()  # where the request's values go among the bound ones
-CACHED_ANSWERS = 10_000  # (key, tenant) answers kept on SQLite; all dropped at any commit anywhere
+CACHED_ANSWERS = 10_000  # (key, tenant) answers kept; all dropped when there are more
+CHANNEL = "tenantcore_changed"  # what the PostgreSQL triggers of migration 0009 NOTIFY
+_WRITES = ("insert", "update", "delete")
 
 
 def _invalid_key() -> TenantCoreError:
@@ -65,8 +73,18 @@ class Listing:
             self.params.append(value)
         self._sync: sqlite3.Connection | None = None
         self._pool: Any = None
-        self._version: int | None = None
-        self._answers: dict[tuple[str, str], bytes] = {}
+        # Kept answers: (key digest, tenant GUID) -> (seq when read, tenant row, JSON). One
+        # counter orders reads and writes: an answer stands while no write to its tenant (or
+        # to everything) was counted after it was read.
+        self._answers: dict[tuple[str, str], tuple[int, str, bytes]] = {}
+        self._seq = 0
+        self._all_changed = 0
+        self._changed: dict[str, int] = {}
+        self._version: int | None = None  # SQLite's data_version when last looked at
+        self._listening = False  # PostgreSQL: whether this process hears every write
+        self._listener: Any = None
+        if not self.sqlite:
+            _count_own_commits(engine, self)
 
     async def read(self, token: str, ms_tenant_id: str) -> bytes:
         """The list's JSON; a 401 when no live key matches, a 404 when the key's account has
@@ -74,12 +92,11 @@ class Listing:
         if keys.mode_of(token) is None:
             raise _invalid_key()
         digest = keys.digest(self.secret, token)
-        version = self._data_version()
-        if version is not None:
-            if version != self._version:  # something was committed since: every answer may be stale
-                self._answers.clear()
-                self._version = version
-            if (answer := self._answers.get((digest, ms_tenant_id))) is not None:
+        caching = self._caching()
+        seen = self._seq  # taken before the query: an answer is never filed as newer than it is
+        if caching and (kept := self._answers.get((digest, ms_tenant_id))) is not None:
+            read_at, tenant_row, answer = kept
+            if read_at >= self._all_changed and read_at >= self._changed.get(tenant_row, 0):
                 return answer
         args = [ms_tenant_id if p is _MS_TENANT else digest if p is _KEY else p for p in self.params]
         rows = await (self._read_sqlite(args) if self.sqlite else self._read_postgres(args))
@@ -88,20 +105,35 @@ class Listing:
         if rows[0][1] is None:
             raise tenant_not_found(ms_tenant_id)
         answer = encode(ms_tenant_id, rows, self.sqlite)
-        if version is not None:
+        if caching:
             if len(self._answers) >= CACHED_ANSWERS:
                 self._answers.clear()
-            self._answers[(digest, ms_tenant_id)] = answer
+            self._answers[(digest, ms_tenant_id)] = (seen, rows[0][1], answer)
         return answer
+
+    def changed(self, tenant_row: str | None = None) -> None:
+        """Something was written: one tenant's domains, or (None) anything at all."""
+        self._seq += 1
+        if tenant_row is None:
+            self._all_changed = self._seq
+        else:
+            self._changed[tenant_row] = self._seq
+
+    def _caching(self) -> bool:
+        """Whether kept answers may be served now (and new ones kept)."""
+        if self.sqlite_file is not None:
+            version = self._data_version()
+            if version != self._version:
+                self._version = version
+                self.changed()
+            return version is not None
+        return self._listening
 
     def _data_version(self) -> int | None:
         """SQLite's count of commits by other connections, any process (`PRAGMA data_version`):
         unchanged means nothing anywhere was written since, so an answer made at this version
-        is still exact (the key still live, the rows the same). Read before the query, so an
-        answer is never filed under a version newer than what it saw. None: no cache (in-memory
-        database, PostgreSQL, or busy)."""
-        if self.sqlite_file is None:
-            return None
+        is still exact (the key still live, the rows the same). None: busy."""
+        assert self.sqlite_file is not None
         try:
             return int(self._connection(self.sqlite_file).execute("PRAGMA data_version").fetchone()[0])
         except sqlite3.OperationalError:
@@ -134,8 +166,29 @@ class Listing:
             self._pool = await asyncpg.create_pool(
                 url.render_as_string(hide_password=False), min_size=1, max_size=8, reset=_keep_session
             )
+            await self._listen(str(url.render_as_string(hide_password=False)))
         async with self._pool.acquire() as connection:
             return await connection.fetch(self.sql, *args)
+
+    async def _listen(self, dsn: str) -> None:
+        import asyncpg
+
+        def heard(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+            self.changed(None if payload == "*" else payload)
+
+        def lost(_connection: object) -> None:
+            self._listening = False  # until a new listener is up, every read goes to the database
+            self._listener = None
+
+        try:
+            listener = await asyncpg.connect(dsn)
+            await listener.add_listener(CHANNEL, heard)
+            listener.add_termination_listener(lost)
+        except (OSError, asyncpg.PostgresError):
+            return  # reads still work, uncached; the next pool start tries again
+        self._listener = listener
+        self.changed()  # whatever was written before we listened
+        self._listening = True
 
     async def close(self) -> None:
         if self._sync is not None:
@@ -144,6 +197,10 @@ class Listing:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+        if self._listener is not None:
+            self._listening = False
+            await self._listener.close()
+            self._listener = None
 
 
 def encode(ms_tenant_id: str, rows: Sequence[Sequence[Any]], raw_sqlite: bool) -> bytes:
@@ -162,6 +219,33 @@ def to_json(ms_tenant_id: str, items: Sequence[Sequence[Any]], raw_sqlite: bool 
         domains.append(dict(zip(_FIELDS, (*item[:8], checked, item[9]), strict=True)))
     listing = DomainList.model_validate({"tenant_id": ms_tenant_id, "domains": domains, "count": len(domains)})
     return listing.__pydantic_serializer__.to_json(listing)
+
+
+def _count_own_commits(engine: AsyncEngine, listing: Listing) -> None:
+    """This process's own writes count the moment they are committed (before the response that
+    says so is sent), not when their notification comes back. Counted again when the
+    connection goes back to the pool, after the commit has landed: a read that began while
+    the commit was in flight may have seen the old rows, and must not stand."""
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _wrote(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip()[:6].lower() in _WRITES:
+            conn.info["tenantcore_wrote"] = True
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _committing(conn: Any) -> None:
+        if conn.info.pop("tenantcore_wrote", False):
+            conn.info["tenantcore_committed"] = True
+            listing.changed()
+
+    @event.listens_for(engine.sync_engine, "rollback")
+    def _rolled_back(conn: Any) -> None:
+        conn.info.pop("tenantcore_wrote", None)
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _landed(_dbapi: Any, record: Any) -> None:
+        if record.info.pop("tenantcore_committed", False):
+            listing.changed()
 
 
 async def _keep_session(connection: object) -> None:
