@@ -139,22 +139,22 @@ class _Lease:
 
 # One statement, atomic under concurrency (the row lock orders the takers): refill by the time
 # elapsed on the database's clock, grant up to :want whole tokens, keep the rest.
+_NOW = "extract(epoch from statement_timestamp())::float8"
+_REFILLED = f"least(CAST(:burst AS float8), b.tokens + greatest(0, {_NOW} - b.updated_at) * CAST(:rate AS float8))"
+_GRANTED = f"least(CAST(:want AS integer), floor({_REFILLED})::integer)"
 _TAKE = text(
-    """
+    f"""
     INSERT INTO rate_limit_buckets AS b (name, tokens, updated_at, granted)
-    VALUES (:name, :burst - least(:want, :burst), extract(epoch from statement_timestamp()), least(:want, :burst))
+    VALUES (:name, CAST(:burst AS float8) - CAST(:want AS integer), {_NOW}, CAST(:want AS integer))
     ON CONFLICT (name) DO UPDATE SET
-        granted = least(:want, floor(least(:burst,
-            b.tokens + greatest(0, extract(epoch from statement_timestamp()) - b.updated_at) * :rate))),
-        tokens = least(:burst, b.tokens + greatest(0, extract(epoch from statement_timestamp()) - b.updated_at) * :rate)
-            - least(:want, floor(least(:burst,
-                b.tokens + greatest(0, extract(epoch from statement_timestamp()) - b.updated_at) * :rate))),
-        updated_at = greatest(b.updated_at, extract(epoch from statement_timestamp()))
+        granted = {_GRANTED},
+        tokens = {_REFILLED} - {_GRANTED},
+        updated_at = greatest(b.updated_at, {_NOW})
     RETURNING granted, tokens
     """
 )
 # A bucket untouched long enough to be full again is the same as no row.
-_FORGET = text("DELETE FROM rate_limit_buckets WHERE updated_at < extract(epoch from statement_timestamp()) - :age")
+_FORGET = text(f"DELETE FROM rate_limit_buckets WHERE updated_at < {_NOW} - CAST(:age AS float8)")
 
 
 class SharedBuckets(Buckets):
@@ -213,7 +213,7 @@ class SharedBuckets(Buckets):
                 row = (
                     await connection.execute(
                         _TAKE,
-                        {"name": f"{self.prefix}:{name}", "burst": self.burst, "want": self.batch, "rate": self.rate},
+                        {"name": f"{self.prefix}:{name}", "burst": self.burst, "want": self.batch, "rate": float(self.rate)},
                     )
                 ).one()
                 now = time.monotonic()
