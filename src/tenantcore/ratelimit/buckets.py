@@ -213,7 +213,12 @@ class SharedBuckets(Buckets):
                 row = (
                     await connection.execute(
                         _TAKE,
-                        {"name": f"{self.prefix}:{name}", "burst": self.burst, "want": self.batch, "rate": float(self.rate)},
+                        {
+                            "name": f"{self.prefix}:{name}",
+                            "burst": self.burst,
+                            "want": self.batch,
+                            "rate": float(self.rate),
+                        },
                     )
                 ).one()
                 now = time.monotonic()
