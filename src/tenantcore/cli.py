@@ -259,6 +259,7 @@ def serve(
 
     from tenantcore.app import create_app
     from tenantcore.config import Settings
+    from tenantcore.server import bounded_protocol
 
     overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
     settings = Settings(**overrides)
@@ -268,7 +269,9 @@ def serve(
         port=settings.port,
         log_level="info",
         loop="uvloop",
-        http="httptools",
+        # httptools with bounds on the time to send headers and body (slow clients).
+        http=bounded_protocol(settings.header_timeout, settings.body_timeout),
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
         access_log=False,
     )
 
