@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -215,6 +216,13 @@ def emulator(
     tenant: Annotated[
         list[str] | None, typer.Option(help="Create a tenant of this name, consented (repeatable).")
     ] = None,
+    control_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TENANTCORE_EMULATOR_TOKEN",
+            help="What /_emulator takes in X-Emulator-Token [a new random one, printed].",
+        ),
+    ] = None,
 ) -> None:
     """Run the Microsoft 365 emulator on its own (login, Graph domains, Exchange DKIM).
 
@@ -241,7 +249,10 @@ def emulator(
     err.print(
         f"Microsoft 365 emulator ({chosen.name}) on http://{host}:{port}; DNS: {', '.join(dns or ['system resolvers'])}"
     )
-    uvicorn.run(create_app(state, resolver), host=host, port=port, log_level="warning")
+    if not control_token:
+        control_token = secrets.token_urlsafe(24)
+        err.print(f"control endpoints (/_emulator): header X-Emulator-Token: {control_token}", soft_wrap=True)
+    uvicorn.run(create_app(state, resolver, control_token), host=host, port=port, log_level="warning")
 
 
 @app.command()

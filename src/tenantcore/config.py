@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     sandbox: bool = True
     sandbox_dns_port: int = 0  # 0: any free loopback port
     sandbox_emulator_port: int = 0
+    sandbox_emulator_token: SecretStr | None = Field(
+        None,
+        description="What the emulator's /_emulator control endpoints take in X-Emulator-Token; default: a new "
+        "random one at each start, in data_dir/sandbox/emulator-token (0600).",
+    )
     sandbox_dns_delegations: dict[str, str] = Field(
         default_factory=dict,
         description='Zones the sandbox DNS passes on to another server, e.g. {"example.test": "127.0.0.1:5353"}: '
