@@ -22,8 +22,11 @@ def limits(response: httpx.Response) -> tuple[int, int, int]:
 
 
 @pytest.fixture
-def limited(tmp_path):
-    running = Service(tmp_path / "data", rate_limit=2, rate_limit_burst=5, auth_failure_limit=4)
+def limited(tmp_path, database_url):
+    """Small limits, on SQLite (buckets in the process) and PostgreSQL (shared buckets)."""
+    running = Service(
+        tmp_path / "data", database_url=database_url, rate_limit=2, rate_limit_burst=5, auth_failure_limit=4
+    )
     yield running
     running.stop()
 
