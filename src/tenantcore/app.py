@@ -138,7 +138,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     # The API's limits, shared with the sign-in form (it counts failed sign-ins per address).
     limiter = app.state.rate_limiter = RateLimiter(settings, runtime.secret, runtime.engine)
-    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    if limiter.keys is not None or limiter.failures is not None:  # both off: not even its few µs
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 
 import httpx
 import pytest
@@ -124,3 +125,22 @@ async def test_defaults_leave_a_polling_automation_alone(service: Service):
         answers = await asyncio.gather(*(poll() for _ in range(500)))
         assert {r.status_code for r in answers} == {404}
         assert {int(r.headers["RateLimit-Limit"]) for r in answers} == {500}
+
+
+async def test_random_keys_leave_nothing_behind(tmp_path):
+    """An attacker's random keys get no bucket: memory does not grow with them."""
+    running = Service(tmp_path / "data", auth_failure_limit=0)
+    try:
+        async with running.client(None) as anonymous:
+            for _ in range(200):
+                key = f"tc_live_{secrets.token_hex(24)}"
+                response = await anonymous.get("/v1/tenants", headers={"Authorization": f"Bearer {key}"})
+                assert response.status_code == 401
+        async with running.client(running.keys["test"]) as api:
+            assert (await api.get("/v1/tenants")).status_code == 200
+        limiter = running.app.state.rate_limiter
+        assert len(limiter.known) == 1
+        assert limiter.keys.peek("anything").remaining == 500  # no bucket was made for it
+        assert len(limiter.keys._buckets) == 1
+    finally:
+        running.stop()

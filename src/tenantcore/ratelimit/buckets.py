@@ -28,6 +28,7 @@ log = logging.getLogger("tenantcore.ratelimit")
 
 LEASE_TTL = 1.0  # seconds a batch of tokens may be spent locally
 MAX_BUCKETS = 50_000  # per process; idle buckets are dropped beyond this (memory bound)
+_SWEEP_TO = MAX_BUCKETS * 3 // 4  # a sweep leaves room, so the next one is far off (no scan per request)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ class LocalBuckets(Buckets):
         full = [n for n, b in self._buckets.items() if b.tokens + (now - b.stamp) * self.rate >= self.burst]
         for name in full:
             del self._buckets[name]
-        while len(self._buckets) >= MAX_BUCKETS:  # still full: forget the oldest
+        while len(self._buckets) >= _SWEEP_TO:  # still full: forget the oldest
             del self._buckets[next(iter(self._buckets))]
 
     def try_take(self, name: str) -> Verdict:
@@ -178,7 +179,7 @@ class SharedBuckets(Buckets):
         idle = [n for n, e in self._leases.items() if e.expires < now and e.retry_at < now and e.fetching is None]
         for name in idle:
             del self._leases[name]
-        while len(self._leases) >= MAX_BUCKETS:
+        while len(self._leases) >= _SWEEP_TO:
             del self._leases[next(iter(self._leases))]
 
     def _remaining(self, lease: _Lease) -> int:

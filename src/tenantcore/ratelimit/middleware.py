@@ -148,12 +148,10 @@ class RateLimitMiddleware:
                     limiter.remember(key)
                     if limiter.keys is not None:  # charged after the fact: it has been served
                         current = limiter.keys.try_take(key) or await limiter.keys.take(key)
-                if current is None:
-                    current = (
-                        limiter.failures.peek(address)
-                        if limiter.failures is not None
-                        else (limiter.keys.peek(key) if limiter.keys is not None and key else None)
-                    )
+                elif known:
+                    pass  # a good key: its bucket's verdict (none when per-key limits are off)
+                elif limiter.failures is not None:
+                    current = limiter.failures.peek(address)  # no good key: the address's budget
                 if current is not None:
                     message.setdefault("headers", []).extend(current.headers())
             await send(message)
