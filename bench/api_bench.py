@@ -103,7 +103,10 @@ def main() -> None:
     venv_bin = Path(sys.executable).parent
     work = Path(tempfile.mkdtemp(prefix="tc-apibench-"))
     port = free_port()
-    env = {**os.environ, "TENANTCORE_DATA_DIR": str(work / "data"), "TENANTCORE_PORT": str(port)}
+    # The rate limiter on (its cost is part of every request) but never refusing: one key at
+    # full speed would otherwise measure 429s. TENANTCORE_RATE_LIMIT=0 in the environment: off.
+    unlimited = {"TENANTCORE_RATE_LIMIT": "1000000000", "TENANTCORE_RATE_LIMIT_BURST": "1000000000"}
+    env = {**unlimited, **os.environ, "TENANTCORE_DATA_DIR": str(work / "data"), "TENANTCORE_PORT": str(port)}
     log = work / "serve.log"
     # The data is made through the sandbox (one process); with --workers, the reads are then
     # served by N processes started without it (the sandbox lives in one process).

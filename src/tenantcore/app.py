@@ -27,6 +27,7 @@ from tenantcore.dnsproviders.routes import router as dns_providers_router
 from tenantcore.domains.routes import router as domains_router
 from tenantcore.events.routes import router as events_router
 from tenantcore.idempotency.middleware import IdempotencyMiddleware
+from tenantcore.ratelimit.middleware import RateLimiter, RateLimitMiddleware
 from tenantcore.runtime import Runtime
 from tenantcore.tenants.routes import router as tenants_router
 from tenantcore.web import session as web_session
@@ -137,6 +138,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(FastReads, runtime=runtime)  # the domain list, ahead of FastAPI's routing
     app.add_middleware(IdempotencyMiddleware, runtime=runtime)  # inside the body limit: it reads bodies
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    # The API's limits, shared with the sign-in form (it counts failed sign-ins per address).
+    limiter = app.state.rate_limiter = RateLimiter(settings, runtime.secret, runtime.engine)
+    if limiter.keys is not None or limiter.failures is not None:  # both off: not even its few µs
+        app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

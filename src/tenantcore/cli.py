@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -215,6 +216,13 @@ def emulator(
     tenant: Annotated[
         list[str] | None, typer.Option(help="Create a tenant of this name, consented (repeatable).")
     ] = None,
+    control_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TENANTCORE_EMULATOR_TOKEN",
+            help="What /_emulator takes in X-Emulator-Token [a new random one, printed].",
+        ),
+    ] = None,
 ) -> None:
     """Run the Microsoft 365 emulator on its own (login, Graph domains, Exchange DKIM).
 
@@ -241,7 +249,10 @@ def emulator(
     err.print(
         f"Microsoft 365 emulator ({chosen.name}) on http://{host}:{port}; DNS: {', '.join(dns or ['system resolvers'])}"
     )
-    uvicorn.run(create_app(state, resolver), host=host, port=port, log_level="warning")
+    if not control_token:
+        control_token = secrets.token_urlsafe(24)
+        err.print(f"control endpoints (/_emulator): header X-Emulator-Token: {control_token}", soft_wrap=True)
+    uvicorn.run(create_app(state, resolver, control_token), host=host, port=port, log_level="warning")
 
 
 @app.command()
@@ -271,12 +282,22 @@ def serve(
     from tenantcore.app import announce, create_app
     from tenantcore.config import Settings
     from tenantcore.runtime import Runtime
+    from tenantcore.server import bounded_protocol
 
     overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
     settings = Settings(**overrides)
-    run = {"log_level": "info", "loop": "uvloop", "http": "httptools", "access_log": False}
+    run: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "loop": "uvloop",
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "access_log": False,
+    }
     if workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **run)
+        # httptools with bounds on the time to send headers and body (slow clients).
+        protocol = bounded_protocol(settings.header_timeout, settings.body_timeout)
+        uvicorn.run(create_app(settings), http=protocol, **run)
         return
     if settings.sandbox:
         raise typer.BadParameter(
@@ -294,7 +315,7 @@ def serve(
     # The processes build their app from the environment (uvicorn imports the factory in each).
     os.environ.update({f"TENANTCORE_{k.upper()}": str(v) for k, v in overrides.items()})
     uvicorn.run(
-        "tenantcore.app:create_app", factory=True, workers=workers, host=settings.host, port=settings.port, **run
+        "tenantcore.app:create_app", factory=True, workers=workers, http="tenantcore.server:FromEnvironment", **run
     )
 
 

@@ -29,6 +29,23 @@ class Settings(BaseSettings):
     tenant_limit: int = Field(25, description="Tenants per account (402 tenant_limit_reached beyond).")
     max_body_bytes: int = 64 * 1024
 
+    # Abuse: rate limits (tenantcore.ratelimit) and slow clients (tenantcore.server).
+    rate_limit: float = Field(
+        100.0, ge=0, description="Requests a second per API key, shared by every process on one PostgreSQL; 0: off."
+    )
+    rate_limit_burst: int = Field(
+        500, ge=1, description="Requests an API key may make at once (the bucket's size: a sweep over 500 tenants)."
+    )
+    auth_failure_limit: int = Field(
+        10, ge=0, description="Failed authentications (API or sign-in form) per client address per window; 0: off."
+    )
+    auth_failure_window: float = Field(60.0, gt=0, description="Seconds in which auth_failure_limit failures refill.")
+    header_timeout: float = Field(10.0, gt=0, description="Seconds a client has to send a request's headers.")
+    body_timeout: float = Field(
+        30.0, gt=0, description="Seconds a client has to send a request's body (408 request_timeout beyond)."
+    )
+    keep_alive_timeout: float = Field(5.0, gt=0, description="Seconds an idle keep-alive connection is kept open.")
+
     # The reconciler (tenantcore.worker): embedded in `serve`, or `tenantcore worker` processes.
     worker: bool = Field(True, description="Run a worker inside `tenantcore serve`.")
     check_interval: float = Field(900.0, description="Seconds between DNS checks of a domain.")
@@ -109,6 +126,11 @@ class Settings(BaseSettings):
     sandbox: bool = True
     sandbox_dns_port: int = 0  # 0: any free loopback port
     sandbox_emulator_port: int = 0
+    sandbox_emulator_token: SecretStr | None = Field(
+        None,
+        description="What the emulator's /_emulator control endpoints take in X-Emulator-Token; default: a new "
+        "random one at each start, in data_dir/sandbox/emulator-token (0600).",
+    )
     sandbox_dns_delegations: dict[str, str] = Field(
         default_factory=dict,
         description='Zones the sandbox DNS passes on to another server, e.g. {"example.test": "127.0.0.1:5353"}: '

@@ -10,5 +10,6 @@ def load_all() -> None:
     import tenantcore.events.models
     import tenantcore.history.models
     import tenantcore.idempotency.models
+    import tenantcore.ratelimit.models
     import tenantcore.tenants.models
     import tenantcore.webhooks.models  # noqa: F401

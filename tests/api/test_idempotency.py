@@ -14,9 +14,11 @@ from ..running import Service
 
 
 async def slow_microsoft(service: Service, seconds: float, count: int = 1) -> None:
-    emulator = service.runtime.sandbox.emulator.url  # type: ignore[union-attr]
+    sandbox = service.runtime.sandbox
+    assert sandbox is not None and sandbox.emulator is not None
+    emulator = sandbox.emulator.url
     fault = {"kind": "latency", "service": "graph", "match": "/domains", "count": count, "latency": seconds}
-    async with httpx.AsyncClient() as control:
+    async with httpx.AsyncClient(headers={"X-Emulator-Token": sandbox.control_token}) as control:
         assert (await control.post(f"{emulator}/_emulator/faults", json=fault)).status_code == 201
 
 

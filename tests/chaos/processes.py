@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -90,7 +91,9 @@ class Process:
 class Serve(Process):
     def __init__(self, data_dir: Path, database_url: str, **settings: object) -> None:
         self.port, self.emulator_port, dns_port = free_ports(3)
+        self.control = {"X-Emulator-Token": secrets.token_urlsafe(16)}  # what its emulator's /_emulator takes
         env = {
+            "TENANTCORE_SANDBOX_EMULATOR_TOKEN": self.control["X-Emulator-Token"],
             "TENANTCORE_DATA_DIR": str(data_dir),
             "TENANTCORE_DATABASE_URL": database_url,
             "TENANTCORE_PORT": str(self.port),

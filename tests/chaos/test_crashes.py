@@ -33,7 +33,7 @@ SETTINGS = {
 
 
 async def microsoft(serve: Serve, tenant_id: str) -> dict[str, bool]:
-    async with httpx.AsyncClient() as control:
+    async with httpx.AsyncClient(headers=serve.control) as control:
         stats = (await control.get(f"{serve.emulator}/_emulator/stats")).json()[tenant_id]
     return {name: name in stats["verified"] for name in stats["domains"] if not name.endswith(".onmicrosoft.com")}
 
@@ -41,7 +41,7 @@ async def microsoft(serve: Serve, tenant_id: str) -> dict[str, bool]:
 async def adds_killed_midway(serve: Serve, key: str, tenant_id: str, names: list[str], fault: dict) -> None:
     """Start adds with Microsoft slowed by `fault`, and kill the server while they wait on it."""
     async with httpx.AsyncClient(base_url=serve.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
-        async with httpx.AsyncClient() as control:
+        async with httpx.AsyncClient(headers=serve.control) as control:
             assert (await control.post(f"{serve.emulator}/_emulator/faults", json=fault)).status_code == 201
         pending = [
             asyncio.create_task(api.post(f"/v1/tenants/{tenant_id}/domains", json={"domain": name})) for name in names

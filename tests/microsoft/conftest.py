@@ -15,6 +15,8 @@ from tenantcore.sandbox.dns_server import SandboxDnsServer
 
 CLIENT_ID = "5f2f8c1e-0c55-4f8e-9d7a-4b1f3c6e2a10"
 SECRET = "emulator-secret-value"
+CONTROL_TOKEN = "emulator-control-token"
+CONTROL = {"X-Emulator-Token": CONTROL_TOKEN}  # what /_emulator takes
 
 
 @pytest.fixture
@@ -26,7 +28,7 @@ def state() -> EmulatorState:
 
 @pytest.fixture
 def emulator(state: EmulatorState, dns_server: SandboxDnsServer) -> Iterator[ThreadedServer]:
-    app = create_app(state, ResolverConfig(nameservers=(dns_server.address,), timeout=0.5, tries=2))
+    app = create_app(state, ResolverConfig(nameservers=(dns_server.address,), timeout=0.5, tries=2), CONTROL_TOKEN)
     with ThreadedServer(app) as server:
         yield server
 

@@ -18,6 +18,8 @@ from tenantcore.emulator import EmulatorProfile, EmulatorState
 from tenantcore.emulator.profile import NEVER
 from tenantcore.sandbox.embedded import Sandbox, emulator_profile
 
+from .conftest import CONTROL
+
 
 def test_instant_is_everything_off_and_realistic_everything_on():
     instant, realistic = EmulatorProfile.instant(), EmulatorProfile.realistic()
@@ -96,11 +98,16 @@ def test_the_emulator_command_takes_a_profile(monkeypatch):
     assert result.exit_code == 0, result.output
     profile = served[0].state.emulator.profile
     assert (profile.name, profile.accepted_lag, profile.replication_lag) == ("realistic", 1.5, 5.0)
+    # The control endpoints' token: printed when generated, or the one given.
+    assert f"X-Emulator-Token: {served[0].state.control_token}" in result.output
+    given = CliRunner().invoke(cli, ["emulator", "--control-token", "chosen-token"])
+    assert given.exit_code == 0 and served[-1].state.control_token == "chosen-token"
+    assert "chosen-token" not in given.output
     assert CliRunner().invoke(cli, ["emulator", "--profile", "chaotic"]).exit_code == 2
 
 
 async def test_the_profile_over_http(emulator, state):
-    async with httpx.AsyncClient(base_url=emulator.url) as control:
+    async with httpx.AsyncClient(base_url=emulator.url, headers=CONTROL) as control:
         assert (await control.get("/_emulator/profile")).json()["name"] == "instant"
         changed = await control.post("/_emulator/profile", json={"replication_lag": 0.3, "takeover_domains": ["A.com"]})
         assert changed.json()["replication_lag"] == 0.3 and changed.json()["takeover_domains"] == ["a.com"]
@@ -115,7 +122,7 @@ async def test_the_profile_over_http(emulator, state):
 async def test_latency_delays_every_microsoft_request_but_not_control(emulator, state, tenant, ms):
     assert emulator_profile(Settings(sandbox_latency=0.3)).latency == 0.3
     state.profile = state.profile.with_(latency=0.3)
-    async with httpx.AsyncClient(base_url=emulator.url) as client:
+    async with httpx.AsyncClient(base_url=emulator.url, headers=CONTROL) as client:
         started = time.monotonic()
         await ms.graph.list_domains(tenant.id)  # a token request, then a Graph request
         assert time.monotonic() - started >= 0.6
@@ -126,3 +133,18 @@ async def test_latency_delays_every_microsoft_request_but_not_control(emulator, 
         started = time.monotonic()
         await ms.graph.list_domains(tenant.id)
         assert time.monotonic() - started < 0.3
+
+
+def test_the_sandbox_emulator_takes_a_token_kept_private(tmp_path):
+    sandbox = Sandbox(tmp_path).start()
+    try:
+        saved = tmp_path / "sandbox" / "emulator-token"
+        assert saved.read_text() == sandbox.control_token and saved.stat().st_mode & 0o777 == 0o600
+        assert sandbox.emulator is not None
+        url = f"{sandbox.emulator.url}/_emulator/stats"
+        assert httpx.get(url).status_code == 401
+        assert httpx.get(url, headers={"X-Emulator-Token": sandbox.control_token}).status_code == 200
+    finally:
+        sandbox.stop()
+    token = Sandbox.from_settings(Settings(data_dir=tmp_path, sandbox_emulator_token="set-here")).control_token
+    assert token == "set-here"

@@ -38,7 +38,7 @@ from tenantcore.microsoft.errors import (
 from tenantcore.microsoft.transport import RoutedTransport
 from tenantcore.sandbox.dns_server import ZoneStore
 
-from .conftest import CLIENT_ID, SECRET, make_clients
+from .conftest import CLIENT_ID, CONTROL, SECRET, make_clients
 
 D = "mail.acmecorp.com"
 GRAPH = "https://graph.microsoft.com/v1.0"
@@ -306,7 +306,7 @@ async def test_a_cname_removed_after_enabling_makes_the_status_invalid(ms, tenan
 
 async def test_revoked_consent_refuses_new_tokens_but_issued_ones_live_on(ms, emulator, state, tenant):
     headers = await auth(ms, tenant)
-    async with httpx.AsyncClient(base_url=emulator.url) as control:
+    async with httpx.AsyncClient(base_url=emulator.url, headers=CONTROL) as control:
         revoked = await control.request(
             "DELETE", "/_emulator/consents", json={"tenant_id": tenant.id, "client_id": CLIENT_ID}
         )
@@ -344,7 +344,7 @@ async def test_consent_gives_no_exchange_role_until_an_admin_assigns_it(ms, emul
     state.consent(tenant.id, CLIENT_ID)  # consent again, as the admin consent page does
     with pytest.raises(ExchangeAccessDenied):  # the app role alone: the NUL-byte 403
         await ms.exchange.accepted_domains(tenant.id)
-    async with httpx.AsyncClient(base_url=emulator.url) as control:
+    async with httpx.AsyncClient(base_url=emulator.url, headers=CONTROL) as control:
         granted = await control.post("/_emulator/roles", json={"tenant_id": tenant.id, "client_id": CLIENT_ID})
     assert granted.status_code == 201
     assert await ms.exchange.accepted_domains(tenant.id)

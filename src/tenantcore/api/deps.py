@@ -27,12 +27,16 @@ async def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Asyn
 
 
 async def get_caller(
+    request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     session: Annotated[AsyncSession, Depends(get_session)],
     authorization: Annotated[str | None, Header(description="Bearer tc_live_… or tc_test_…")] = None,
 ) -> Caller:
     try:
-        return await authenticate(session, runtime.secret, authorization)
+        caller = await authenticate(session, runtime.secret, authorization)
+        # Tells the rate limit (outside authentication) that this key is good, whatever the answer.
+        request.scope.setdefault("state", {})["authenticated"] = True
+        return caller
     finally:
         # Hand the connection back now: services open their own short sessions, and holding
         # this one across them exhausts the pool under concurrent writes.

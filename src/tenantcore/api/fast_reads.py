@@ -44,8 +44,11 @@ class FastReads:
             token = bearer_token(authorization)
             body = await self.listing.read(token, await self._tenant_id(token, match.group(1)))
             status, headers = 200, [_JSON]
+            scope.setdefault("state", {})["authenticated"] = True
         except TenantCoreError as error:
             status = error.status
+            if status != 401:  # the key was checked first: it is good (what the rate limiter learns)
+                scope.setdefault("state", {})["authenticated"] = True
             body = json.dumps({"detail": {"code": error.code, "message": error.message}}).encode()
             headers = [_JSON, *((k.lower().encode(), v.encode()) for k, v in (error.headers or {}).items())]
         headers.append((b"content-length", str(len(body)).encode()))

@@ -1,10 +1,16 @@
 """The Microsoft 365 emulator as one ASGI app: login, Graph and Exchange, plus `/_emulator`
-control endpoints for driving it over HTTP (the sandbox and tests also use `EmulatorState`)."""
+control endpoints for driving it over HTTP (the sandbox and tests also use `EmulatorState`).
+
+The control endpoints can create tenants, grant consent and inject faults, so they take a
+token (`X-Emulator-Token`, generated at start unless given); Microsoft's endpoints are as
+Microsoft's, unchanged."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
+import secrets
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,11 +24,16 @@ from tenantcore.dnshealth.lookup import ResolverConfig
 from tenantcore.emulator import exchange, graph, login
 from tenantcore.emulator.state import EXISTING_SERVICES, Consent, EmulatorState, Fault
 
+CONTROL_HEADER = "X-Emulator-Token"
+
 
 async def _control(request: Request) -> Response:
     """Drive the emulator over HTTP. Bad bodies get a 400 saying what is wrong."""
     state: EmulatorState = request.app.state.emulator
     what = request.path_params["what"]
+    sent = request.headers.get(CONTROL_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), request.app.state.control_token.encode()):
+        return JSONResponse({"error": f"the control endpoints need the emulator's token in {CONTROL_HEADER}"}, 401)
     try:
         raw = await request.body()
         body: dict[str, Any] = json.loads(raw) if raw and request.method != "GET" else {}
@@ -95,8 +106,11 @@ class _Latency:
         await self.app(scope, receive, send)
 
 
-def create_app(state: EmulatorState | None = None, resolver: ResolverConfig | None = None) -> Starlette:
-    """`resolver` is the DNS that verify and DKIM enable consult (the sandbox DNS server)."""
+def create_app(
+    state: EmulatorState | None = None, resolver: ResolverConfig | None = None, control_token: str | None = None
+) -> Starlette:
+    """`resolver` is the DNS that verify and DKIM enable consult (the sandbox DNS server);
+    `control_token` what `/_emulator` takes (default: a new random one, `app.state.control_token`)."""
     state = state or EmulatorState()
     app = Starlette(
         middleware=[Middleware(_Latency, state=state)],
@@ -108,5 +122,6 @@ def create_app(state: EmulatorState | None = None, resolver: ResolverConfig | No
         ],
     )
     app.state.emulator = state
+    app.state.control_token = control_token or secrets.token_urlsafe(24)
     app.state.resolver = resolver or ResolverConfig(timeout=2.0, tries=2)
     return app

@@ -46,11 +46,15 @@ def emulator_profile(settings: Settings) -> EmulatorProfile:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
     # 0600: the emulator's state holds its apps' client secrets and issued tenants.
+    _write_private(path, json.dumps(data))
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(data))
+        handle.write(text)
     os.chmod(tmp, 0o600)  # a file left over from before keeps its mode through O_CREAT
     os.replace(tmp, path)  # atomic: a crash never leaves half a file
 
@@ -87,8 +91,10 @@ class Sandbox:
         accepted_lag: float | None = None,
         profile: EmulatorProfile | None = None,
         delegations: dict[str, str] | None = None,
+        control_token: str | None = None,
     ) -> None:
         self.dir = data_dir / "sandbox"
+        self.control_token = control_token or secrets.token_urlsafe(24)  # the emulator's /_emulator
         self.dns_port = dns_port
         self.emulator_port = emulator_port
         self.store = ZoneStore()
@@ -109,6 +115,9 @@ class Sandbox:
             settings.sandbox_emulator_port,
             profile=emulator_profile(settings),
             delegations=settings.sandbox_dns_delegations,
+            control_token=settings.sandbox_emulator_token.get_secret_value()
+            if settings.sandbox_emulator_token
+            else None,
         )
 
     def start(self) -> Sandbox:
@@ -127,7 +136,8 @@ class Sandbox:
         app = next(iter(self.state.apps.values()))
         self.client_id, self.client_secret = app.client_id, next(iter(app.secrets))
         self.dns = SandboxDnsServer(self.store, port=self.dns_port).start()
-        emulator_app = create_app(self.state, self.resolver)
+        _write_private(self.dir / "emulator-token", self.control_token)  # for driving it by hand
+        emulator_app = create_app(self.state, self.resolver, self.control_token)
         self.emulator = ThreadedServer(_SaveOnChange(emulator_app, self.save), port=self.emulator_port).start()
         log.info("sandbox: DNS on %s, Microsoft 365 emulator on %s", self.dns.address, self.emulator.url)
         return self

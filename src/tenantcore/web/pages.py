@@ -52,10 +52,22 @@ async def login_page(request: Request) -> Response:
 @router.post("/login")
 async def login(request: Request) -> Response:
     runtime = runtime_of(request)
+    # Guessing keys through this form counts against the address as it does on the API.
+    limiter = request.app.state.rate_limiter
+    address = request.client.host if request.client else "unknown"
+    refused = limiter.refused_address(address)
+    if refused is not None:
+        limiter.note(f"auth:{address}", "rate limit: refusing sign-in from %s (too many failed attempts)", address)
+        flash(request, "error", f"Too many failed sign-ins from your address; try again in {refused.reset} s.")
+        page = render(request, "login.html", None, 429)
+        page.headers["Retry-After"] = str(refused.reset)
+        return page
     try:
         form = await checked_form(request)
         caller = await caller_of_key(runtime.sessions, runtime.secret, str(form.get("api_key", "")))
     except TenantCoreError as exc:
+        if exc.status == 401:
+            await limiter.failed(address)
         flash(request, "error", exc.message)
         return render(request, "login.html", None, 401 if exc.status == 401 else exc.status)
     sign_in(request, caller)
