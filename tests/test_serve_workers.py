@@ -29,6 +29,7 @@ async def test_a_rotated_key_stops_in_every_process(tmp_path: Path, database_url
             "TENANTCORE_DATABASE_URL": database_url,
             "TENANTCORE_PORT": str(port),
             "TENANTCORE_SANDBOX": "false",
+            "TENANTCORE_AUTH_FAILURE_LIMIT": "1000",  # the stale key fails 48 times on purpose
         },
     ).start()
     try:

@@ -23,7 +23,8 @@ NIL = "00000000-0000-0000-0000-000000000000"
 
 @pytest.fixture
 def any_db_service(tmp_path: Path, database_url: str) -> Iterator[Service]:
-    running = Service(tmp_path / "data", domain_limit=12, database_url=database_url)
+    # Many failed authentications on purpose: not throttled here (tests/api/test_rate_limits.py).
+    running = Service(tmp_path / "data", domain_limit=12, database_url=database_url, auth_failure_limit=1000)
     yield running
     running.stop()
 

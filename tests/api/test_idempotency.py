@@ -109,3 +109,15 @@ async def test_a_rotated_key_cannot_fetch_its_successor_by_replay(service: Servi
         assert rotated.status_code in (200, 201), rotated.text
         again = await client.post("/v1/api-key/rotate", headers={"Idempotency-Key": "rotate-1"})
         assert again.status_code == 401 and "idempotent-replayed" not in again.headers
+
+
+async def test_a_retry_the_moment_the_answer_arrives_is_replayed(api: httpx.AsyncClient, tenant_id: str) -> None:
+    """The first response is kept before its last bytes leave: no window in which the
+    client has its answer and a retry still hears "still running" (409)."""
+    url = f"/v1/tenants/{tenant_id}/domains"
+    for i in range(15):
+        body = {"domain": f"not a domain {i}"}  # a quick 400: the window was widest for these
+        first = await api.post(url, json=body, headers={"Idempotency-Key": f"fast-{i}"})
+        again = await api.post(url, json=body, headers={"Idempotency-Key": f"fast-{i}"})
+        assert (first.status_code, again.status_code) == (400, 400), again.text
+        assert again.headers["idempotent-replayed"] == "true"

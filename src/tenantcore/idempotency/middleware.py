@@ -121,24 +121,35 @@ class IdempotencyMiddleware:
             return {"type": "http.request", "body": body, "more_body": False}
 
         async def capture(message: Message) -> None:
-            nonlocal start
+            nonlocal start, kept
             if message["type"] == "http.response.start":
                 start = message
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
+                if not message.get("more_body", False) and not kept:
+                    # Kept before the response's last bytes leave: a client that retries the
+                    # moment it has the answer gets it replayed, not a 409 "still running".
+                    kept = True
+                    await keep()
             await send(message)
 
-        try:
-            await self.app(scope, replay_body, capture)
-        finally:
+        async def keep() -> None:
             async with self.runtime.transaction() as session:
                 status = start["status"] if start is not None else 500
                 if status >= 500:
                     await repository.forget(session, owner, key)  # not kept: the retry runs again
                 else:
                     sealed = sealing.seal(self.runtime.secret, _PURPOSE, b"".join(chunks).decode("latin-1"))
-                    kept = IdempotencyRecord.kept_headers(list(start.get("headers", [])))  # type: ignore[union-attr]
-                    await repository.finish(session, owner, key, status, kept, sealed)
+                    headers = IdempotencyRecord.kept_headers(list(start.get("headers", [])))  # type: ignore[union-attr]
+                    await repository.finish(session, owner, key, status, headers, sealed)
+
+        kept = False
+        try:
+            await self.app(scope, replay_body, capture)
+        finally:
+            if not kept:  # the app raised, or never finished its answer
+                kept = True
+                await keep()
 
 
 async def _read(receive: Receive) -> bytes:
