@@ -65,6 +65,19 @@ class InvalidDomain(ValueError):
 
 
 _LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+# The longest names we publish under a domain: `selector1._domainkey.` (selector2 is as long)
+# and `_dmarc.`. Each must stay within DNS's 253 characters, so the domain may be 232 at most.
+LONGEST_PREFIX = "selector1._domainkey."
+MAX_DOMAIN_LENGTH = 253 - len(LONGEST_PREFIX)
+# Top-level names reserved for testing (RFC 2606, RFC 6761): not in the public suffix list,
+# but the sandbox and its tests use them; Microsoft itself refuses them for live tenants.
+TESTING_TLDS = frozenset({"test", "example"})
+
+
+def is_known_tld(label: str) -> bool:
+    """A top-level label that exists: in the public suffix list's ICANN or private section
+    (bundled with `publicsuffixlist`, so offline), or reserved for testing."""
+    return label in TESTING_TLDS or _PSL.publicsuffix(label, accept_unknown=False) is not None
 
 
 def parse_domain(text: str) -> str:
@@ -98,10 +111,19 @@ def parse_domain(text: str) -> str:
             raise InvalidDomain("invalid_domain", f"Label '{label}' has characters a host name cannot use.")
     if len(labels) < 2:
         raise InvalidDomain("invalid_domain", f"'{raw}' needs at least two labels (e.g. example.com).")
-    if len(ascii_name) > 253:
-        raise InvalidDomain("invalid_domain", "The domain is longer than 253 characters.")
+    if len(ascii_name) > MAX_DOMAIN_LENGTH:
+        raise InvalidDomain(
+            "invalid_domain",
+            f"The domain is {len(ascii_name)} characters; at most {MAX_DOMAIN_LENGTH} leave room for "
+            f"its DNS records ({LONGEST_PREFIX}… must stay within 253).",
+        )
+    tld = labels[-1]
     if labels[-1].isdigit():
         raise InvalidDomain("invalid_domain", f"'{raw}' has a numeric top-level label.")
+    if not (tld.isalpha() or (tld.startswith("xn--") and "_" not in tld)):
+        raise InvalidDomain("invalid_domain", f"'.{tld}' is not a top-level domain: letters only (or xn--).")
+    if not is_known_tld(tld):
+        raise InvalidDomain("invalid_domain", f"'.{tld}' is not a top-level domain (not in the public suffix list).")
     return ascii_name
 
 
