@@ -89,3 +89,11 @@ def test_a_domain_leaves_room_for_its_dkim_and_dmarc_names():
             parse_domain(too_long)
         assert info.value.code == "invalid_domain"
         assert "selector1._domainkey." in info.value.message
+
+
+def test_a_name_only_looked_up_need_not_meet_the_rules_for_new_names():
+    """A domain stored before these rules (or adopted from Microsoft) stays reachable."""
+    assert parse_domain("acme.invalidtld", new=False) == "acme.invalidtld"
+    assert parse_domain(_long_name(240), new=False) == _long_name(240)
+    with pytest.raises(InvalidDomain):
+        parse_domain("acme..com", new=False)

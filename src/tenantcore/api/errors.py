@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tenantcore.api import openapi
 from tenantcore.errors import TenantCoreError, from_microsoft
 from tenantcore.microsoft import errors as ms
 
@@ -39,20 +40,6 @@ _STATUS_CODES = {
 }
 
 
-def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """The methods the resource at `path` takes: those of the routes with the same template as
-    the first route matching it (as the router picks it: `/v1/tenants/connect` is not a
-    `/v1/tenants/{tenant_id}`). Starlette's own 405 names only the one route it tried."""
-    routes = [r for r in app.router.routes if getattr(r, "methods", None) and hasattr(r, "path_regex")]
-    first = next((r for r in routes if r.path_regex.match(path)), None)  # type: ignore[attr-defined]
-    if first is None:
-        return []
-    template = first.path  # type: ignore[attr-defined]
-    methods = {m for r in routes if r.path == template for m in r.methods}  # type: ignore[attr-defined]
-    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-    return sorted(methods, key=lambda m: order.index(m) if m in order else len(order))
-
-
 def install(app: FastAPI) -> None:
     @app.exception_handler(TenantCoreError)
     async def _domain_error(request: Request, exc: TenantCoreError) -> JSONResponse:
@@ -73,11 +60,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 405:
-            allowed = allowed_methods(app, request.url.path)
+            allowed = openapi.allowed_methods(app, request.url.path)
             if request.method == "OPTIONS" and allowed:
                 # OPTIONS says what the resource takes (RFC 9110 9.3.7): no body, no auth needed.
                 return Response(status_code=204, headers={"Allow": ", ".join([*allowed, "OPTIONS"])})
-            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+            if allowed:  # else (the app's pages) Starlette's own Allow stands
+                exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
         if isinstance(exc.detail, dict) and "code" in exc.detail:
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
         code = _STATUS_CODES.get(exc.status_code, "http_error")

@@ -10,6 +10,7 @@ what is sent."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -67,6 +68,8 @@ STATUS_OF: dict[str, int] = {
     "dns_provider_not_found": 404,
     "dns_provider_exists": 409,
     "dns_provider_error": 502,
+    # the server's secret changed since the credentials were sealed: the operator must act
+    "dns_provider_credentials_unreadable": 500,
     # webhooks and events
     "webhook_url_not_allowed": 400,
     "invalid_event_type": 400,
@@ -107,6 +110,7 @@ DNS_PROVIDER = (
     "dns_provider_refused",
     "dns_provider_config_invalid",
     "dns_zone_not_found",
+    "dns_provider_credentials_unreadable",
 )
 
 AUTH = ("invalid_auth_header", "missing_api_key", "invalid_api_key", "rate_limited")
@@ -122,6 +126,7 @@ _STATUS_TEXT = {
     413: "Body too large",
     422: "Idempotency-Key reused",
     429: "Rate limited (see Retry-After)",
+    500: "The server cannot read what it stored",
     502: "Microsoft or the DNS provider refused",
     503: "Microsoft unavailable or not configured (see Retry-After)",
 }
@@ -217,6 +222,31 @@ def document(app: FastAPI) -> dict[str, Any]:
                     answer["headers"] = _RETRY_AFTER
                 responses[str(status)] = answer
     return spec
+
+
+_ORDER = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the documented resource at `path` takes, for `Allow` (Starlette's own 405
+    names only the one route it tried). The first path template matching it is the resource,
+    as the router picks it (`/v1/tenants/connect` comes before `/v1/tenants/{tenant_id}`).
+    Empty for paths the document does not hold."""
+    for pattern, methods in _templates(app):
+        if pattern.fullmatch(path):
+            return methods
+    return []
+
+
+def _templates(app: FastAPI) -> list[tuple[re.Pattern[str], list[str]]]:
+    cached: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "openapi_templates", None)
+    if cached is None:
+        cached = []
+        for template, item in app.openapi().get("paths", {}).items():
+            pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)))
+            cached.append((pattern, [m for m in _ORDER if m.lower() in item]))
+        app.state.openapi_templates = cached
+    return cached
 
 
 def install(app: FastAPI) -> None:

@@ -80,11 +80,13 @@ def is_known_tld(label: str) -> bool:
     return label in TESTING_TLDS or _PSL.publicsuffix(label, accept_unknown=False) is not None
 
 
-def parse_domain(text: str) -> str:
+def parse_domain(text: str, *, new: bool = True) -> str:
     """Validate and normalise a domain someone typed: IDNA to ASCII, lower case, no trailing dot.
 
     Refuses URLs, e-mail addresses, IP addresses, wildcards, single labels and names over
-    DNS's length limits, each with its own code.
+    DNS's length limits, each with its own code. A `new` name (one to add) must also leave
+    room for the records published under it and end in a real top-level domain; a name only
+    looked up (`new=False`) need not, so one stored before these rules stays reachable.
     """
     raw = text.strip()
     if not raw:
@@ -111,6 +113,12 @@ def parse_domain(text: str) -> str:
             raise InvalidDomain("invalid_domain", f"Label '{label}' has characters a host name cannot use.")
     if len(labels) < 2:
         raise InvalidDomain("invalid_domain", f"'{raw}' needs at least two labels (e.g. example.com).")
+    if len(ascii_name) > 253:
+        raise InvalidDomain("invalid_domain", "The domain is longer than 253 characters.")
+    if labels[-1].isdigit():
+        raise InvalidDomain("invalid_domain", f"'{raw}' has a numeric top-level label.")
+    if not new:
+        return ascii_name
     if len(ascii_name) > MAX_DOMAIN_LENGTH:
         raise InvalidDomain(
             "invalid_domain",
@@ -118,8 +126,6 @@ def parse_domain(text: str) -> str:
             f"its DNS records ({LONGEST_PREFIX}… must stay within 253).",
         )
     tld = labels[-1]
-    if labels[-1].isdigit():
-        raise InvalidDomain("invalid_domain", f"'{raw}' has a numeric top-level label.")
     if not (tld.isalpha() or (tld.startswith("xn--") and "_" not in tld)):
         raise InvalidDomain("invalid_domain", f"'.{tld}' is not a top-level domain: letters only (or xn--).")
     if not is_known_tld(tld):
