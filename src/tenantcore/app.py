@@ -19,7 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from tenantcore import __version__
 from tenantcore.accounts.routes import router as keys_router
-from tenantcore.api import errors
+from tenantcore.api import errors, openapi
 from tenantcore.api.fast_reads import FastReads
 from tenantcore.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
 from tenantcore.config import Settings
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_docs(app)
     app.state.runtime = runtime
     errors.install(app)
+    openapi.install(app)
     app.include_router(tenants_router)
     app.include_router(domains_router)
     app.include_router(dns_providers_router)

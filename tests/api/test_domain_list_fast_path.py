@@ -127,5 +127,8 @@ async def test_other_methods_and_paths_go_to_fastapi(service: Service, api: http
     assert (await api.post(f"/v1/tenants/{tenant_id}/domains", json={"domain": "x-fast.com"})).status_code == 201
     trailing = await api.get(f"/v1/tenants/{tenant_id}/domains/")
     assert trailing.status_code in (200, 307, 404)  # FastAPI's own answer, whatever it is
+    for word in ("connect", "callback"):  # the tenants router's own words are no tenant id
+        fast, routed = await both(api, f"/v1/tenants/{word}/domains")
+        assert fast.status_code == routed.status_code == 404 and fast.json() == routed.json()
     put = await api.put(f"/v1/tenants/{tenant_id}/domains")
     assert put.status_code == 405 and put.json()["detail"]["code"] == "method_not_allowed"

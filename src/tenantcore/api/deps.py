@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request
+from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from tenantcore.accounts.service import Caller, authenticate
 from tenantcore.runtime import Runtime
@@ -26,11 +28,28 @@ async def get_session(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Asyn
         yield session
 
 
+class ApiKeyBearer(HTTPBearer):
+    """The `Authorization: Bearer <API key>` scheme as the OpenAPI document shows it. It hands
+    the raw header on: `authenticate` tells a missing header, another scheme and an empty key
+    apart (`invalid_auth_header`, `missing_api_key`), which HTTPBearer's own check would not."""
+
+    async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
+        return request.headers.get("authorization")
+
+
+api_key = ApiKeyBearer(
+    scheme_name="ApiKey",
+    bearerFormat="tc_live_… or tc_test_…",
+    description="An API key: `tc_live_…` for real tenants, `tc_test_…` for the sandbox.",
+    auto_error=False,
+)
+
+
 async def get_caller(
     request: Request,
     runtime: Annotated[Runtime, Depends(get_runtime)],
     session: Annotated[AsyncSession, Depends(get_session)],
-    authorization: Annotated[str | None, Header(description="Bearer tc_live_… or tc_test_…")] = None,
+    authorization: Annotated[str | None, Depends(api_key)],
 ) -> Caller:
     try:
         caller = await authenticate(session, runtime.secret, authorization)
@@ -43,7 +62,26 @@ async def get_caller(
         await session.close()
 
 
-async def tenant_guid(tenant_id: Annotated[str, Path(description="The Microsoft tenant GUID")]) -> str:
+class TenantIdConvertor(StringConvertor):
+    """`{tenant_id:tenant_id}` in a route's path: any segment but the words the tenants router
+    uses for itself, so `DELETE /v1/tenants/connect` is a 405 for `/connect` (GET only) rather
+    than a 400 for a tenant called "connect". A malformed GUID still reaches `tenant_guid`, which
+    answers 400 `invalid_tenant_id`."""
+
+    regex = "(?!(?:connect|callback)(?:/|$))[^/]+"
+
+
+register_url_convertor("tenant_id", TenantIdConvertor())
+
+
+async def tenant_guid(
+    tenant_id: Annotated[
+        str,
+        # Declared as a string with format uuid (not a UUID) so a malformed one is our own
+        # 400 `invalid_tenant_id`, not a generic validation error.
+        Path(description="The Microsoft tenant GUID", json_schema_extra={"format": "uuid"}),
+    ],
+) -> str:
     return tenants.tenant_guid(tenant_id)
 
 

@@ -8,9 +8,10 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tenantcore.api import openapi
 from tenantcore.errors import TenantCoreError, from_microsoft
 from tenantcore.microsoft import errors as ms
 
@@ -57,7 +58,14 @@ def install(app: FastAPI) -> None:
         return _response(request, error.status, error.code, error.message, error.headers)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 405:
+            allowed = openapi.allowed_methods(app, request.url.path)
+            if request.method == "OPTIONS" and allowed:
+                # OPTIONS says what the resource takes (RFC 9110 9.3.7): no body, no auth needed.
+                return Response(status_code=204, headers={"Allow": ", ".join([*allowed, "OPTIONS"])})
+            if allowed:  # else (the app's pages) Starlette's own Allow stands
+                exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
         if isinstance(exc.detail, dict) and "code" in exc.detail:
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
         code = _STATUS_CODES.get(exc.status_code, "http_error")

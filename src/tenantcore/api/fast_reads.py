@@ -15,12 +15,14 @@ import re
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantcore.accounts.service import bearer_token
+from tenantcore.api.deps import TenantIdConvertor
 from tenantcore.errors import TenantCoreError
 from tenantcore.runtime import Runtime
 from tenantcore.tenants.service import tenant_guid
 
 ROUTE = "/v1/tenants/{tenant_id}/domains"
-_PATH = re.compile(r"^/v1/tenants/([^/]+)/domains$")
+# The route's own path converter: the same segments are a tenant id here as in FastAPI.
+_PATH = re.compile(rf"^/v1/tenants/({TenantIdConvertor.regex})/domains$")
 _JSON = (b"content-type", b"application/json")
 
 

@@ -65,13 +65,28 @@ class InvalidDomain(ValueError):
 
 
 _LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+# The longest names we publish under a domain: `selector1._domainkey.` (selector2 is as long)
+# and `_dmarc.`. Each must stay within DNS's 253 characters, so the domain may be 232 at most.
+LONGEST_PREFIX = "selector1._domainkey."
+MAX_DOMAIN_LENGTH = 253 - len(LONGEST_PREFIX)
+# Top-level names reserved for testing (RFC 2606, RFC 6761): not in the public suffix list,
+# but the sandbox and its tests use them; Microsoft itself refuses them for live tenants.
+TESTING_TLDS = frozenset({"test", "example"})
 
 
-def parse_domain(text: str) -> str:
+def is_known_tld(label: str) -> bool:
+    """A top-level label that exists: in the public suffix list's ICANN or private section
+    (bundled with `publicsuffixlist`, so offline), or reserved for testing."""
+    return label in TESTING_TLDS or _PSL.publicsuffix(label, accept_unknown=False) is not None
+
+
+def parse_domain(text: str, *, new: bool = True) -> str:
     """Validate and normalise a domain someone typed: IDNA to ASCII, lower case, no trailing dot.
 
     Refuses URLs, e-mail addresses, IP addresses, wildcards, single labels and names over
-    DNS's length limits, each with its own code.
+    DNS's length limits, each with its own code. A `new` name (one to add) must also leave
+    room for the records published under it and end in a real top-level domain; a name only
+    looked up (`new=False`) need not, so one stored before these rules stays reachable.
     """
     raw = text.strip()
     if not raw:
@@ -102,6 +117,19 @@ def parse_domain(text: str) -> str:
         raise InvalidDomain("invalid_domain", "The domain is longer than 253 characters.")
     if labels[-1].isdigit():
         raise InvalidDomain("invalid_domain", f"'{raw}' has a numeric top-level label.")
+    if not new:
+        return ascii_name
+    if len(ascii_name) > MAX_DOMAIN_LENGTH:
+        raise InvalidDomain(
+            "invalid_domain",
+            f"The domain is {len(ascii_name)} characters; at most {MAX_DOMAIN_LENGTH} leave room for "
+            f"its DNS records ({LONGEST_PREFIX}… must stay within 253).",
+        )
+    tld = labels[-1]
+    if not (tld.isalpha() or (tld.startswith("xn--") and "_" not in tld)):
+        raise InvalidDomain("invalid_domain", f"'.{tld}' is not a top-level domain: letters only (or xn--).")
+    if not is_known_tld(tld):
+        raise InvalidDomain("invalid_domain", f"'.{tld}' is not a top-level domain (not in the public suffix list).")
     return ascii_name
 
 

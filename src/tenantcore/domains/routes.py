@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from tenantcore.api.deps import CallerDep, RuntimeDep, SessionDep, TenantId
 from tenantcore.api.downloads import download
+from tenantcore.api.openapi import DNS_PROVIDER, MICROSOFT, refusals
 from tenantcore.domains import publishing, repository, service
 from tenantcore.domains.listing import to_json
 from tenantcore.domains.schemas import (
@@ -31,8 +32,11 @@ from tenantcore.history import service as history_service
 from tenantcore.history.record import MAX_DAYS
 from tenantcore.history.schemas import DomainHistory
 
-router = APIRouter(prefix="/v1/tenants/{tenant_id}/domains", tags=["domains"])
+router = APIRouter(prefix="/v1/tenants/{tenant_id:tenant_id}/domains", tags=["domains"])
 JSON = "application/json"
+
+# Reading or writing at the domain's DNS provider: its refusals are the provider's (502).
+PROVIDER_502 = ("no_dns_provider", *DNS_PROVIDER)
 
 
 @router.get("", response_model=DomainList)
@@ -45,14 +49,27 @@ async def list_domains(caller: CallerDep, session: SessionDep, tenant_id: Tenant
     return Response(to_json(tenant_id, [r for r in rows if r.id is not None]), media_type=JSON)
 
 
-@router.post("", response_model=AddDomainResult, status_code=201)
+@router.post(
+    "",
+    response_model=AddDomainResult,
+    status_code=201,
+    openapi_extra=refusals(
+        "invalid_domain",
+        "domain_limit_reached",
+        "domain_already_exists",
+        "domain_managed_by_another_account",
+        "domain_in_use",
+        "domain_busy",
+        *MICROSOFT,
+    ),
+)
 async def add_domain(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, body: AddDomain) -> AddDomainResult:
     """Add a domain in Microsoft 365 and return the DNS records to publish."""
     tenant, domain, report = await service.add(runtime, caller, tenant_id, body.domain)
     return service.add_response(tenant, domain, report)
 
 
-@router.post("/bulk", response_model=BulkResult)
+@router.post("/bulk", response_model=BulkResult, openapi_extra=refusals("microsoft_not_configured", "sandbox_disabled"))
 async def bulk_add(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, body: BulkAdd) -> BulkResult:
     """Add many domains at once, up to the tenant's free slots: one result per domain, and a
     failure of one never stops the others. With a DNS provider holding their zones, the
@@ -60,7 +77,11 @@ async def bulk_add(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, 
     return await service.bulk_add(runtime, caller, tenant_id, body.domains)
 
 
-@router.post("/{domain_name}/verify", response_model=VerifyResult)
+@router.post(
+    "/{domain_name}/verify",
+    response_model=VerifyResult,
+    openapi_extra=refusals("verification_failed", "domain_in_use", "domain_busy", *MICROSOFT),
+)
 async def verify_domain(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> VerifyResult:
     """Trigger Microsoft's verification once the TXT record is published."""
     domain = await service.verify(runtime, caller, tenant_id, domain_name)
@@ -72,7 +93,11 @@ async def verify_domain(runtime: RuntimeDep, caller: CallerDep, tenant_id: Tenan
     )
 
 
-@router.post("/{domain_name}/enable-dkim", response_model=EnableDkimResult)
+@router.post(
+    "/{domain_name}/enable-dkim",
+    response_model=EnableDkimResult,
+    openapi_extra=refusals("dkim_not_ready", "domain_busy", *MICROSOFT),
+)
 async def enable_dkim(
     runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str
 ) -> EnableDkimResult:
@@ -83,7 +108,7 @@ async def enable_dkim(
     )
 
 
-@router.get("/{domain_name}/dkim-status", response_model=DkimStatus)
+@router.get("/{domain_name}/dkim-status", response_model=DkimStatus, openapi_extra=refusals("domain_busy", *MICROSOFT))
 async def dkim_status(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> DkimStatus:
     """DKIM state for polling until the CNAMEs have propagated (checks DNS live)."""
     return await service.dkim_status(runtime, caller, tenant_id, domain_name)
@@ -96,7 +121,7 @@ async def get_dns(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, d
     return service.dns_response(tenant, domain)
 
 
-@router.post("/{domain_name}/dns-check", response_model=DomainDns)
+@router.post("/{domain_name}/dns-check", response_model=DomainDns, openapi_extra=refusals("domain_busy"))
 async def dns_check(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> DomainDns:
     """Query DNS now, store and return the result."""
     tenant, domain = await service.dns_check(runtime, caller, tenant_id, domain_name)
@@ -110,7 +135,7 @@ async def health(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, do
     return service.health(domain)
 
 
-@router.get("/{domain_name}/history", response_model=DomainHistory)
+@router.get("/{domain_name}/history", response_model=DomainHistory, openapi_extra=refusals("invalid_days"))
 async def history(
     runtime: RuntimeDep,
     caller: CallerDep,
@@ -140,7 +165,7 @@ async def export(
     return download(service.export(domain, format))
 
 
-@router.get("/{domain_name}/dns/plan", response_model=DnsPlanOut)
+@router.get("/{domain_name}/dns/plan", response_model=DnsPlanOut, openapi_extra=refusals(*PROVIDER_502))
 async def dns_plan(
     runtime: RuntimeDep,
     caller: CallerDep,
@@ -153,7 +178,11 @@ async def dns_plan(
     return await publishing.plan(runtime, caller, tenant_id, domain_name, replace_mx)
 
 
-@router.post("/{domain_name}/dns/apply", response_model=DnsApplyOut)
+@router.post(
+    "/{domain_name}/dns/apply",
+    response_model=DnsApplyOut,
+    openapi_extra=refusals("dns_provider_error", "domain_busy", *PROVIDER_502),
+)
 async def dns_apply(
     runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str, body: ApplyDns | None = None
 ) -> DnsApplyOut:
@@ -162,7 +191,13 @@ async def dns_apply(
     return await publishing.apply(runtime, caller, tenant_id, domain_name, (body or ApplyDns()).replace_mx)
 
 
-@router.put("/{domain_name}/dns/provider", response_model=DnsLinkOut)
+@router.put(
+    "/{domain_name}/dns/provider",
+    response_model=DnsLinkOut,
+    openapi_extra=refusals(
+        "no_dns_provider", "dns_provider_not_found", "dns_provider_zone_not_found", "domain_busy", *DNS_PROVIDER
+    ),
+)
 async def dns_provider(
     runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str, body: LinkDns
 ) -> DnsLinkOut:
@@ -170,13 +205,19 @@ async def dns_provider(
     return await publishing.link(runtime, caller, tenant_id, domain_name, body.provider_id, body.auto_repair)
 
 
-@router.post("/{domain_name}/dns/publish", response_model=Published)
+@router.post(
+    "/{domain_name}/dns/publish",
+    response_model=Published,
+    openapi_extra=refusals("dns_provider_error", "domain_busy", *PROVIDER_502),
+)
 async def publish(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> Published:
     """Apply the records (an alias of `dns/apply`, kept from the sandbox's first API)."""
     return await publishing.publish(runtime, caller, tenant_id, domain_name)
 
 
-@router.delete("/{domain_name}", status_code=204)
+@router.delete(
+    "/{domain_name}", status_code=204, openapi_extra=refusals("domain_has_references", "domain_busy", *MICROSOFT)
+)
 async def delete_domain(runtime: RuntimeDep, caller: CallerDep, tenant_id: TenantId, domain_name: str) -> Response:
     """Remove the domain from Microsoft 365 and from TenantCore."""
     await service.delete(runtime, caller, tenant_id, domain_name)

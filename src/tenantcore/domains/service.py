@@ -53,9 +53,9 @@ T = TypeVar("T")
 DomainCall = Callable[[Runtime, Caller, str, str], Awaitable[T]]
 
 
-def domain_name(raw: str) -> str:
+def domain_name(raw: str, *, new: bool = True) -> str:
     try:
-        name = parse_domain(raw)
+        name = parse_domain(raw, new=new)
     except InvalidDomain as exc:
         raise TenantCoreError(400, exc.code, exc.message) from exc
     if is_microsoft_domain(name):
@@ -69,7 +69,7 @@ async def load(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: st
         tenant = await tenants_repo.get_for(session, caller, ms_tenant_id)
         if tenant is None:
             raise tenant_not_found(ms_tenant_id)
-        name = domain_name(raw_name)
+        name = domain_name(raw_name, new=False)  # a lookup: what exists is found (see parse_domain)
         domain = await repository.get_readable(session, caller, tenant.id, name)
     if domain is None:
         raise domain_not_found(name)

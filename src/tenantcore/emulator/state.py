@@ -7,6 +7,7 @@ a behaviour as inferred, the emulator picks the plausible one and says so in a c
 from __future__ import annotations
 
 import copy
+import hashlib
 import random
 import secrets
 import string
@@ -33,6 +34,15 @@ SETTABLE_SERVICES = frozenset({"Email", "OfficeCommunicationsOnline", "Yammer"})
 
 def dashes(domain: str) -> str:
     return domain.replace(".", "-")
+
+
+def one_label(text: str) -> str:
+    """`text` as a DNS label: 63 characters at most, so a long domain's MX host and DKIM
+    target stay names DNS can hold (a longer one is cut and ends in a hash of the whole).
+    How Microsoft shortens them is not documented; this keeps the sandbox's names valid."""
+    if len(text) <= 63:
+        return text
+    return f"{text[:54].rstrip('-')}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 @dataclass
@@ -565,8 +575,8 @@ class EmulatorState:
         if self.profile.names_in_the_wild:
             legacy = self._random.random() < 0.5  # both forms live side by side in one tenant
         if legacy:
-            return f"{token}.mail.protection.outlook.com"
-        return f"{token}.{self._letter()}-v1.mx.microsoft"
+            return f"{one_label(token)}.mail.protection.outlook.com"
+        return f"{one_label(token)}.{self._letter()}-v1.mx.microsoft"
 
     def new_domain(self, name: str) -> Domain:
         token = self._token(name)
@@ -582,6 +592,6 @@ class EmulatorState:
         suffix = tenant.initial_domain if old else f"{tenant.prefix}.{self._letter()}-v1.dkim.mail.microsoft"
         return DkimConfig(
             domain,
-            f"selector1-{token}._domainkey.{suffix}",
-            f"selector2-{token}._domainkey.{suffix}",
+            f"{one_label(f'selector1-{token}')}._domainkey.{suffix}",
+            f"{one_label(f'selector2-{token}')}._domainkey.{suffix}",
         )

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from tenantcore.api.deps import CallerDep, SessionDep
+from tenantcore.api.openapi import refusals
 from tenantcore.errors import TenantCoreError
 from tenantcore.events import repository
 from tenantcore.events.service import TYPES
@@ -37,12 +38,16 @@ class EventPage(BaseModel):
     filters: dict[str, str | None]
 
 
-@router.get("/v1/events", response_model=EventPage)
+@router.get("/v1/events", response_model=EventPage, openapi_extra=refusals("invalid_tenant_id", "invalid_event_type"))
 async def list_events(
     caller: CallerDep,
     session: SessionDep,
-    tenant_id: Annotated[str | None, Query(description="Only this Microsoft tenant")] = None,
-    type: Annotated[str | None, Query(description=f"One of {', '.join(TYPES)}")] = None,
+    # Strings in the document's terms (a GUID, one of TYPES) but checked here, so a bad one gets
+    # its own code (invalid_tenant_id, invalid_event_type) rather than invalid_request.
+    tenant_id: Annotated[
+        str | None, Query(description="Only this Microsoft tenant", json_schema_extra={"format": "uuid"})
+    ] = None,
+    type: Annotated[str | None, Query(description="An event type", json_schema_extra={"enum": list(TYPES)})] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     starting_after: Annotated[

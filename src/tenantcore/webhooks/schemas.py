@@ -1,9 +1,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from tenantcore.events.service import TYPES
+
+# One of TYPES in the document; checked by the service, so an unknown one is a 400
+# `invalid_event_type` that names the known types (not a generic validation error).
+EventType = Annotated[str, WithJsonSchema({"type": "string", "enum": list(TYPES)})]
 
 
 class CreateWebhook(BaseModel):
@@ -15,7 +21,7 @@ class CreateWebhook(BaseModel):
     )
 
     url: str = Field(max_length=2048, description="http(s) URL that receives POSTs (redirects are not followed).")
-    event_types: list[str] = Field(default_factory=list, description="Types to send; empty: every type.")
+    event_types: list[EventType] = Field(default_factory=list, description="Types to send; empty: every type.")
     description: str = Field("", max_length=256)
     enabled: bool = True
 
@@ -24,7 +30,7 @@ class UpdateWebhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(None, max_length=2048)
-    event_types: list[str] | None = None
+    event_types: list[EventType] | None = None
     description: str | None = Field(None, max_length=256)
     enabled: bool | None = Field(None, description="true re-enables an endpoint that was disabled.")
 
