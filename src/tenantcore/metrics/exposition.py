@@ -1,0 +1,117 @@
+"""What a scrape returns: the process's counters (or, under several processes, all of theirs)
+and gauges read from the database at scrape time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from tenantcore.db import now
+from tenantcore.domains.states import DomainState
+from tenantcore.metrics import repository
+from tenantcore.runtime import Runtime
+
+log = logging.getLogger("tenantcore.metrics")
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Scrapes closer together than this share one read of the database (several Prometheus
+# servers, or someone reloading the page, cost one query set).
+QUEUES_TTL = 5.0
+QUEUES_TIMEOUT = 5.0
+
+
+def prepare_multiprocess_dir() -> None:
+    """Call once before the server's processes start: prometheus-client's multiprocess mode
+    keeps each process's counters in files in PROMETHEUS_MULTIPROC_DIR, which must start empty
+    (left-over files of an earlier run would be added in)."""
+    directory = os.environ.get(MULTIPROC_ENV)
+    if not directory:
+        return
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
+def _counters() -> CollectorRegistry:
+    if os.environ.get(MULTIPROC_ENV):
+        # Every process's files, summed (the per-process default registry would show only the
+        # process that happened to take the scrape).
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+class _Fixed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+class Scraper:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._counters = _counters()
+        self._queues: tuple[float, list[Metric]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def render(self) -> bytes:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Fixed(await self._queue_families()))
+        return generate_latest(self._counters) + generate_latest(registry)
+
+    async def _queue_families(self) -> list[Metric]:
+        async with self._lock:  # concurrent scrapes wait for one read
+            if self._queues is not None and time.monotonic() - self._queues[0] < QUEUES_TTL:
+                return self._queues[1]
+            families = await self._read()
+            self._queues = (time.monotonic(), families)
+            return families
+
+    async def _read(self) -> list[Metric]:
+        up = GaugeMetricFamily("tenantcore_metrics_database_up", "1 when the scrape could read the queue depths.")
+        at = now()
+        try:
+            async with asyncio.timeout(QUEUES_TIMEOUT), self.runtime.sessions() as session:
+                queues = await repository.queues(session, at)
+        except Exception as exc:  # a scrape still answers with the counters
+            log.warning("metrics: could not read the queue depths: %r", exc)
+            up.add_metric([], 0)
+            return [up]
+        up.add_metric([], 1)
+        lag = GaugeMetricFamily(
+            "tenantcore_reconciler_lag_seconds",
+            "Age of the oldest due domain check (0 when none is due), by mode: how far the reconciler is behind.",
+            labels=["mode"],
+        )
+        due = GaugeMetricFamily(
+            "tenantcore_domains_due", "Domains whose DNS check is due now, by mode.", labels=["mode"]
+        )
+        for mode in ("live", "test"):
+            waiting = queues.due.get(mode)
+            lag.add_metric([mode], max(0.0, (at - waiting.oldest).total_seconds()) if waiting else 0.0)
+            due.add_metric([mode], waiting.count if waiting else 0)
+        domains = GaugeMetricFamily(
+            "tenantcore_domains",
+            "Domains by state; pending, added and verified are onboarding in progress.",
+            labels=["state"],
+        )
+        for state in DomainState:
+            domains.add_metric([state.value], queues.domains.get(state.value, 0))
+        outbox = GaugeMetricFamily(
+            "tenantcore_webhook_outbox_pending", "Webhook deliveries waiting to be delivered (or retried)."
+        )
+        outbox.add_metric([], queues.outbox_pending)
+        return [up, lag, due, domains, outbox]
