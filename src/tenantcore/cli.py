@@ -259,14 +259,19 @@ def serve(
 
     from tenantcore.app import create_app
     from tenantcore.config import Settings
+    from tenantcore.logs import json_log_config
+    from tenantcore.metrics.exposition import prepare_multiprocess_dir
 
     overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
     settings = Settings(**overrides)
+    prepare_multiprocess_dir()  # only when PROMETHEUS_MULTIPROC_DIR is set
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level="info",
+        # JSON lines: uvicorn's loggers too, so the whole output is JSON. Text: uvicorn's default.
+        **({"log_config": json_log_config()} if settings.log_format == "json" else {}),
         loop="uvloop",
         http="httptools",
         access_log=False,
@@ -283,6 +288,7 @@ def worker(
     (TENANTCORE_DATABASE_URL); they claim disjoint batches and take over from dead ones.
     Live-mode domains only: sandbox domains are reconciled by the serving process.
     """
+    import logging.config
     import signal
 
     from tenantcore.config import Settings
@@ -290,6 +296,10 @@ def worker(
     from tenantcore.worker.runner import Worker
 
     settings = Settings(**({"data_dir": data_dir} if data_dir else {}), sandbox=False)
+    if settings.log_format == "json":
+        from tenantcore.logs import json_log_config
+
+        logging.config.dictConfig(json_log_config())
 
     async def go() -> None:
         async with Runtime.opened(settings) as runtime:
@@ -297,7 +307,11 @@ def worker(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, running.stop)
-            Console(stderr=True).print(f"worker {running.owner} on {settings.db_url.split('@')[-1]}")
+            started = f"worker {running.owner} on {settings.db_url.split('@')[-1]}"
+            if settings.log_format == "json":
+                logging.getLogger("tenantcore.worker").info("%s", started)
+            else:
+                Console(stderr=True).print(started)
             await running.run_forever()
 
     aio.run(go())
