@@ -67,14 +67,7 @@ def announce(runtime: Runtime) -> None:
 def _announce_json(runtime: Runtime) -> None:
     url = runtime.settings.base_url
     lines = [logs.json_line(f"TenantCore {__version__} on {url}", version=__version__, url=url)]
-    if runtime.sandbox is not None and runtime.sandbox.dns and runtime.sandbox.emulator:
-        lines.append(
-            logs.json_line(
-                "sandbox started",
-                sandbox_dns=runtime.sandbox.dns.address,
-                sandbox_emulator=runtime.sandbox.emulator.url,
-            )
-        )
+    # (The sandbox's addresses are logged by the sandbox itself.)
     if runtime.first_keys:
         # Printed once, as the text format does: the only way to learn the first keys. Nothing
         # logs them (they go to stdout here, never through a logger).
@@ -170,6 +163,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(SecurityHeadersMiddleware)
     # Inside the request id (a 500 it answers is counted as one), outside the rest: everything a
     # middleware answers (413, 429, a replay) is timed and counted too.
-    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(MetricsMiddleware, routes=app.router.routes)
     app.add_middleware(RequestIdMiddleware)
     return app

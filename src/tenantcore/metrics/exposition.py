@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,10 +22,7 @@ from tenantcore.runtime import Runtime
 log = logging.getLogger("tenantcore.metrics")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-# Scrapes closer together than this share one read of the database (several Prometheus
-# servers, or someone reloading the page, cost one query set).
-QUEUES_TTL = 5.0
-QUEUES_TIMEOUT = 5.0
+QUEUES_TIMEOUT = 5.0  # a database that hangs costs the scrape its gauges, not the counters
 
 
 def prepare_multiprocess_dir() -> None:
@@ -64,21 +60,12 @@ class Scraper:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._counters = _counters()
-        self._queues: tuple[float, list[Metric]] | None = None
-        self._lock = asyncio.Lock()
 
     async def render(self) -> bytes:
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Fixed(await self._queue_families()))
+        registry.register(_Fixed(await self._read()))
+        # Two expositions in a row are one valid text-format document (no name is in both).
         return generate_latest(self._counters) + generate_latest(registry)
-
-    async def _queue_families(self) -> list[Metric]:
-        async with self._lock:  # concurrent scrapes wait for one read
-            if self._queues is not None and time.monotonic() - self._queues[0] < QUEUES_TTL:
-                return self._queues[1]
-            families = await self._read()
-            self._queues = (time.monotonic(), families)
-            return families
 
     async def _read(self) -> list[Metric]:
         up = GaugeMetricFamily("tenantcore_metrics_database_up", "1 when the scrape could read the queue depths.")

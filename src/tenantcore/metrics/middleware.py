@@ -6,10 +6,12 @@ dict lookup for the request's pre-bound metric children (bench: a few microsecon
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from time import perf_counter
 from typing import Final
 
 from prometheus_client.metrics import Counter, Histogram
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantcore.metrics.registry import HTTP_DURATION, HTTP_REQUESTS
@@ -22,22 +24,32 @@ UNMATCHED: Final = "unmatched"
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def route_of(scope: Scope) -> str:
-    """The route template that answered (`/v1/tenants/{tenant_id}/domains`), never the raw
-    path: the label's values are the app's routes, however many paths are asked for."""
-    route = scope.get(ROUTE_KEY)
-    if route is not None:
-        return str(route)
-    # Starlette's router (and FastAPI's, for included routers) stores the matched route in the
-    # scope, which is the same dict all the way down; a Mount gives its prefix.
-    matched = scope.get("route")
-    path = getattr(matched, "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED
+class _Fixed:
+    """The app's routes that FastAPI does not name in the scope (it does for its own API
+    routes only): plain Starlette routes without parameters (/openapi.json) and mounts (static
+    files). One dict lookup and a prefix test each."""
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self.exact = {r.path: r.path for r in routes if isinstance(r, Route) and "{" not in r.path}
+        self.prefixes = tuple(r.path for r in routes if isinstance(r, Mount) and r.path)
+
+    def route(self, path: str) -> str:
+        exact = self.exact.get(path)
+        if exact is not None:
+            return exact
+        for prefix in self.prefixes:
+            if path.startswith(prefix) and path[len(prefix) : len(prefix) + 1] in ("", "/"):
+                return prefix
+        return UNMATCHED
 
 
 class MetricsMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """`routes`: the app's routes (read at the first request, when all are added)."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute] = ()) -> None:
         self.app = app
+        self._routes = routes
+        self._fixed: _Fixed | None = None
         # (method, route, status) -> its counter and histogram children, bound once: `labels()`
         # validates and locks on every call. Bounded: methods, routes and statuses are.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
@@ -60,9 +72,23 @@ class MetricsMiddleware:
         finally:
             self._record(scope, status, perf_counter() - started)
 
+    def route_of(self, scope: Scope) -> str:
+        """The route template that answered (`/v1/tenants/{tenant_id}/domains`), never the raw
+        path: the label's values are the app's routes, however many paths are asked for."""
+        route = scope.get(ROUTE_KEY)
+        if route is not None:
+            return str(route)
+        # FastAPI stores its matched API route in the scope, the same dict all the way down.
+        path = getattr(scope.get("route"), "path", None)
+        if isinstance(path, str) and path:
+            return path
+        if self._fixed is None:
+            self._fixed = _Fixed(self._routes)
+        return self._fixed.route(scope["path"])
+
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         method = scope["method"]
-        key = (method, route_of(scope), status)
+        key = (method, self.route_of(scope), status)
         children = self._children.get(key)
         if children is None:
             label = method if method in _METHODS else "other"
