@@ -4,6 +4,7 @@ builds, so each test compares a scrape after its requests with one before."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,6 +19,8 @@ from tenantcore.db import now
 from tenantcore.domains.models import Domain
 
 from ..running import Service
+from ..webhooks.receiver import receiving, until
+from ..webhooks.test_webhooks import emit
 
 LIST_ROUTE = "/v1/tenants/{tenant_id}/domains"
 D = "mail.acme-corp.com"
@@ -131,6 +134,44 @@ async def test_reconciler_lag_is_the_age_of_the_oldest_due_check(idle_service):
     assert value(samples, "tenantcore_reconciler_lag_seconds", mode="live") == 0
     assert value(samples, "tenantcore_domains_due", mode="live") == 0
     assert value(samples, "tenantcore_domains", state="added") == 2
+
+
+@pytest.fixture
+def quick_service(tmp_path: Path) -> Iterator[Service]:
+    """The embedded worker and the outbox, retrying fast."""
+    running = Service(tmp_path / "data", webhook_backoff=0.2, webhook_poll=0.1, worker_idle=0.2)
+    yield running
+    running.stop()
+
+
+async def test_reconciler_and_webhook_deliveries_are_counted(quick_service):
+    async with quick_service.client(quick_service.keys["test"]) as api:
+        before = await scrape(api)
+        tenant = (await api.post("/v1/tenants", json={"tenant_name": "Acme"})).json()["tenant_id"]
+        assert (await api.post(f"/v1/tenants/{tenant}/domains", json={"domain": D})).status_code == 201
+        async with quick_service.database() as session:  # due now: the embedded worker checks it
+            await session.execute(update(Domain).values(next_check_at=now() - timedelta(seconds=1)))
+        checked = "tenantcore_reconciler_checked_domains_total"
+        for _ in range(100):  # up to 20 s
+            latest = await scrape(api)
+            if value(latest, checked) > value(before, checked):
+                break
+            await asyncio.sleep(0.2)
+        assert value(latest, checked) > value(before, checked)
+        batches = "tenantcore_reconciler_batches_total"
+        assert value(latest, batches) > value(before, batches)
+
+        with receiving(fail_first=2) as receiver:
+            hook = await api.post("/v1/webhooks", json={"url": receiver.url})
+            assert hook.status_code == 201, hook.text
+            receiver.secrets.append(hook.json()["secret"])
+            await emit(quick_service, [("domain.verified", D)])
+            await until(lambda: len(receiver.ids()) == 1, "the delivery")
+        after = await scrape(api)
+    attempts = "tenantcore_webhook_delivery_attempts_total"
+    assert value(after, attempts, outcome="retry") - value(before, attempts, outcome="retry") >= 2
+    assert value(after, attempts, outcome="delivered") - value(before, attempts, outcome="delivered") >= 1
+    assert value(after, "tenantcore_webhook_outbox_pending") == 0
 
 
 async def test_metrics_token_is_required_when_set(tmp_path):

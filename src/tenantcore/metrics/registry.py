@@ -51,6 +51,17 @@ DNS_CHECKS: Final = Counter(
     ["grade"],
 )
 
+WEBHOOK_ATTEMPTS: Final = Counter(
+    "tenantcore_webhook_delivery_attempts",
+    "Webhook delivery attempts, by what came of the delivery: delivered, retry (it will be tried again) "
+    "or failed (given up).",
+    ["outcome"],
+)
+RECONCILER_BATCHES: Final = Counter("tenantcore_reconciler_batches", "Batches of due domains the reconciler ran.")
+RECONCILER_CHECKED: Final = Counter(
+    "tenantcore_reconciler_checked_domains", "Domains the reconciler checked and wrote back."
+)
+
 
 def microsoft_outcome(status: int) -> str:
     """The outcome class of a Microsoft answer: a handful of values, never the raw code."""
