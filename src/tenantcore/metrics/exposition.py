@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest, values
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -25,13 +25,18 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 QUEUES_TIMEOUT = 5.0  # a database that hangs costs the scrape its gauges, not the counters
 
 
-def prepare_multiprocess_dir() -> None:
-    """Call once before the server's processes start: prometheus-client's multiprocess mode
-    keeps each process's counters in files in PROMETHEUS_MULTIPROC_DIR, which must start empty
-    (left-over files of an earlier run would be added in)."""
+def prepare_multiprocess_dir(default: Path | None = None) -> None:
+    """Call once in the parent, before the server's processes start. prometheus-client's
+    multiprocess mode keeps each process's counters in files in PROMETHEUS_MULTIPROC_DIR, which
+    must start empty (an earlier run's files would be added in). `default`: the directory to
+    use when the variable is unset (`serve --workers N` passes one under the data dir); the
+    processes started afterwards (uvicorn spawns fresh interpreters) inherit it and pick the
+    mode up when they import prometheus-client."""
     directory = os.environ.get(MULTIPROC_ENV)
     if not directory:
-        return
+        if default is None:
+            return
+        directory = os.environ[MULTIPROC_ENV] = str(default)
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     for stale in path.glob("*.db"):
@@ -39,7 +44,9 @@ def prepare_multiprocess_dir() -> None:
 
 
 def _counters() -> CollectorRegistry:
-    if os.environ.get(MULTIPROC_ENV):
+    # The mode prometheus-client chose when it was imported (from the variable as it was then),
+    # not the variable now: a process that imported it first counts in memory.
+    if getattr(values.ValueClass, "_multiprocess", False):
         # Every process's files, summed (the per-process default registry would show only the
         # process that happened to take the scrape).
         registry = CollectorRegistry()
