@@ -39,8 +39,12 @@ def prepare_multiprocess_dir(default: Path | None = None) -> None:
         directory = os.environ[MULTIPROC_ENV] = str(default)
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
+    # This process's own files stay: its unlabelled counters were created (and their file
+    # opened) when the metrics were imported, and a deleted file would swallow their counts.
+    own = f"_{os.getpid()}.db"
     for stale in path.glob("*.db"):
-        stale.unlink()
+        if not stale.name.endswith(own):
+            stale.unlink()
 
 
 def _counters() -> CollectorRegistry:
