@@ -88,13 +88,14 @@ class MetricsMiddleware:
 
     def _record(self, scope: Scope, status: int, seconds: float) -> None:
         method = scope["method"]
+        if method not in _METHODS:  # some HTTP parsers take any token as a method
+            method = "other"
         key = (method, self.route_of(scope), status)
         children = self._children.get(key)
         if children is None:
-            label = method if method in _METHODS else "other"
             children = self._children[key] = (
-                HTTP_REQUESTS.labels(label, key[1], str(status)),
-                HTTP_DURATION.labels(label, key[1]),
+                HTTP_REQUESTS.labels(method, key[1], str(status)),
+                HTTP_DURATION.labels(method, key[1]),
             )
         counter, histogram = children
         counter.inc()
