@@ -255,6 +255,8 @@ def serve(
     Migrations are applied on start. The first start creates an account and prints its keys.
     Every setting is a TENANTCORE_* environment variable (see the README).
     """
+    import logging.config
+
     import uvicorn
 
     from tenantcore.app import create_app
@@ -265,6 +267,9 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
     settings = Settings(**overrides)
     prepare_multiprocess_dir()  # only when PROMETHEUS_MULTIPROC_DIR is set
+    if settings.log_format == "json":
+        # Before the app is built: what it logs while being built is JSON too.
+        logging.config.dictConfig(json_log_config())
     uvicorn.run(
         create_app(settings),
         host=settings.host,

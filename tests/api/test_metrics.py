@@ -5,6 +5,7 @@ builds, so each test compares a scrape after its requests with one before."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -197,3 +198,16 @@ async def test_metrics_are_open_without_a_token(service):
     async with service.client(None) as anonymous:
         samples = await scrape(anonymous)
     assert value(samples, "tenantcore_metrics_database_up") == 1
+
+
+async def test_an_open_metrics_endpoint_beyond_loopback_is_warned_about(tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="tenantcore.metrics")
+    exposed = Service(tmp_path / "exposed", host="0.0.0.0")  # the setting only: the test server binds loopback
+    exposed.stop()
+    guarded = Service(tmp_path / "guarded", host="0.0.0.0", metrics_token="t0ken")
+    guarded.stop()
+    local = Service(tmp_path / "local")
+    local.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.name == "tenantcore.metrics"]
+    assert len(warnings) == 1 and "GET /metrics is open to anyone who reaches 0.0.0.0:8000" in warnings[0]
+    assert "t0ken" not in caplog.text
