@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from tenantcore import __version__
+from tenantcore import __version__, logs
 from tenantcore.accounts.routes import router as keys_router
 from tenantcore.api import errors, openapi
 from tenantcore.api.fast_reads import FastReads
@@ -27,6 +27,8 @@ from tenantcore.dnsproviders.routes import router as dns_providers_router
 from tenantcore.domains.routes import router as domains_router
 from tenantcore.events.routes import router as events_router
 from tenantcore.idempotency.middleware import IdempotencyMiddleware
+from tenantcore.metrics import routes as metrics_routes
+from tenantcore.metrics.middleware import MetricsMiddleware
 from tenantcore.ratelimit.middleware import RateLimiter, RateLimitMiddleware
 from tenantcore.runtime import Runtime
 from tenantcore.tenants.routes import router as tenants_router
@@ -43,7 +45,11 @@ Errors are `{"detail": {"code": "...", "message": "..."}}`; every response has a
 
 
 def announce(runtime: Runtime) -> None:
-    """What a person starting the server needs to know, printed once."""
+    """What a person starting the server needs to know, printed once (as JSON lines when the
+    logs are: the output stays one format)."""
+    if runtime.settings.log_format == "json":
+        _announce_json(runtime)
+        return
     lines = [f"TenantCore {__version__} on {runtime.settings.base_url} (docs: {runtime.settings.base_url}/docs)"]
     if runtime.sandbox is not None and runtime.sandbox.dns and runtime.sandbox.emulator:
         lines.append(
@@ -57,6 +63,24 @@ def announce(runtime: Runtime) -> None:
             f"  test: {runtime.first_keys['test']}  (sandbox)",
             "",
         ]
+    print("\n".join(lines), flush=True)
+
+
+def _announce_json(runtime: Runtime) -> None:
+    url = runtime.settings.base_url
+    lines = [logs.json_line(f"TenantCore {__version__} on {url}", version=__version__, url=url)]
+    # (The sandbox's addresses are logged by the sandbox itself.)
+    if runtime.first_keys:
+        # Printed once, as the text format does: the only way to learn the first keys. Nothing
+        # logs them (they go to stdout here, never through a logger).
+        lines.append(
+            logs.json_line(
+                "First start: an account was created. Its API keys are shown ONCE; store them now",
+                level="WARNING",
+                live_key=runtime.first_keys["live"],
+                test_key=runtime.first_keys["test"],
+            )
+        )
     print("\n".join(lines), flush=True)
 
 
@@ -123,6 +147,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(events_router)
     app.include_router(webhooks_router)
     app.include_router(web_router)
+    metrics_routes.install(app, runtime)
     web_session.install(app)
     app.mount("/app/static", StaticFiles(directory=web_session.STATIC), name="app-static")
     # The app's session: signed (itsdangerous) with a key derived from the server secret,
@@ -144,5 +169,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if limiter.keys is not None or limiter.failures is not None:  # both off: not even its few µs
         app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(SecurityHeadersMiddleware)
+    # Inside the request id (a 500 it answers is counted as one), outside the rest: everything a
+    # middleware answers (413, 429, a replay) is timed and counted too.
+    app.add_middleware(MetricsMiddleware, routes=app.router.routes)
     app.add_middleware(RequestIdMiddleware)
     return app

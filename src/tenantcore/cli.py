@@ -275,17 +275,23 @@ def serve(
     Migrations are applied on start. The first start creates an account and prints its keys.
     Every setting is a TENANTCORE_* environment variable (see the README).
     """
+    import logging.config
     import os
 
     import uvicorn
 
     from tenantcore.app import announce, create_app
     from tenantcore.config import Settings
+    from tenantcore.logs import json_log_config
+    from tenantcore.metrics.exposition import prepare_multiprocess_dir
     from tenantcore.runtime import Runtime
     from tenantcore.server import bounded_protocol
 
     overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
     settings = Settings(**overrides)
+    if settings.log_format == "json":
+        # Before the app is built: what it logs while being built is JSON too.
+        logging.config.dictConfig(json_log_config())
     run: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -293,8 +299,11 @@ def serve(
         "loop": "uvloop",
         "timeout_keep_alive": settings.keep_alive_timeout,
         "access_log": False,
+        # JSON lines: uvicorn's loggers too, so the whole output is JSON. Text: uvicorn's default.
+        **({"log_config": json_log_config()} if settings.log_format == "json" else {}),
     }
     if workers == 1:
+        prepare_multiprocess_dir()  # only when PROMETHEUS_MULTIPROC_DIR is set
         # httptools with bounds on the time to send headers and body (slow clients).
         protocol = bounded_protocol(settings.header_timeout, settings.body_timeout)
         uvicorn.run(create_app(settings), http=protocol, **run)
@@ -312,6 +321,8 @@ def serve(
             return runtime
 
     announce(aio.run(prepare()))
+    # /metrics sums every process's counters (files under the data dir unless the variable names one).
+    prepare_multiprocess_dir(settings.data_dir / "prometheus")
     # The processes build their app from the environment (uvicorn imports the factory in each).
     os.environ.update({f"TENANTCORE_{k.upper()}": str(v) for k, v in overrides.items()})
     uvicorn.run(
@@ -329,6 +340,7 @@ def worker(
     (TENANTCORE_DATABASE_URL); they claim disjoint batches and take over from dead ones.
     Live-mode domains only: sandbox domains are reconciled by the serving process.
     """
+    import logging.config
     import signal
 
     from tenantcore.config import Settings
@@ -336,6 +348,10 @@ def worker(
     from tenantcore.worker.runner import Worker
 
     settings = Settings(**({"data_dir": data_dir} if data_dir else {}), sandbox=False)
+    if settings.log_format == "json":
+        from tenantcore.logs import json_log_config
+
+        logging.config.dictConfig(json_log_config())
 
     async def go() -> None:
         async with Runtime.opened(settings) as runtime:
@@ -343,7 +359,11 @@ def worker(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, running.stop)
-            Console(stderr=True).print(f"worker {running.owner} on {settings.db_url.split('@')[-1]}")
+            started = f"worker {running.owner} on {settings.db_url.split('@')[-1]}"
+            if settings.log_format == "json":
+                logging.getLogger("tenantcore.worker").info("%s", started)
+            else:
+                Console(stderr=True).print(started)
             await running.run_forever()
 
     aio.run(go())

@@ -25,6 +25,16 @@ class Settings(BaseSettings):
     public_url: str | None = Field(None, description="How browsers reach this server (consent redirect).")
     secret_key: SecretStr | None = Field(None, description="HMAC key for API keys; default: generated in data_dir.")
 
+    # Observability: GET /metrics and the log format.
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="When set, GET /metrics wants `Authorization: Bearer <token>`; unset, it is open to whoever "
+        "reaches the server (127.0.0.1 by default).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object a line (time, level, logger, message, request_id, exception)."
+    )
+
     domain_limit: int = Field(12, description="Domains per tenant.")
     tenant_limit: int = Field(25, description="Tenants per account (402 tenant_limit_reached beyond).")
     max_body_bytes: int = 64 * 1024
@@ -183,6 +193,11 @@ class Settings(BaseSettings):
             parse_blocklists(str(v) for v in value)  # raises ValueError: a validation error
             return [str(v).strip() for v in value if str(v).strip()]
         return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value() else None  # empty: unset
 
     @field_validator("spamhaus_dqs_key")
     @classmethod

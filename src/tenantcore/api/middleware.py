@@ -11,6 +11,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantcore.logs import REQUEST_ID
+
 log = logging.getLogger("tenantcore.api")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -28,7 +30,14 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        # Every log line written while the request runs carries its id (tenantcore.logs).
+        context = REQUEST_ID.set(request_id)
+        try:
+            await self._answer(scope, receive, send, request_id)
+        finally:
+            REQUEST_ID.reset(context)
 
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         started = False
 
         async def send_with_id(message: Message) -> None:

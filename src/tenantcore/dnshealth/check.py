@@ -24,6 +24,7 @@ from tenantcore.dnshealth.lookup import Answer, DnsSession, ResolverConfig
 from tenantcore.dnshealth.names import normalize, registrable_zone
 from tenantcore.dnshealth.records import DKIM_SELECTORS, ExpectedRecords, Purpose
 from tenantcore.dnshealth.spf import MAX_LOOKUPS, is_spf, parse_spf
+from tenantcore.metrics.registry import count_dns_check
 
 QUERIES_PER_DOMAIN = 6
 
@@ -122,7 +123,9 @@ class CheckRun:
                 obs.blocklists.append(read_answers(blocklist, names, answers[at : at + len(names)]))
                 at += len(names)
         await self._probe(obs)
-        return evaluate(obs, expected, target.is_verified, datetime.now(UTC))
+        report = evaluate(obs, expected, target.is_verified, datetime.now(UTC))
+        count_dns_check(report.grade)  # every check gets its grade here, whoever runs it
+        return report
 
     async def _probe(self, obs: Observations) -> None:
         """The extra lookups that only a problem calls for, plus the SPF include walk."""

@@ -3,6 +3,7 @@ and the sandbox, where msal needs a real HTTP server to talk to)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from types import TracebackType
@@ -10,17 +11,36 @@ from typing import Any
 
 import uvicorn
 
+THREAD_NAME = "tenantcore-threaded-server"
+
+
+class _WarningsOnly(logging.Filter):
+    """A threaded server says only what goes wrong: its start-up lines ("Uvicorn running on
+    …") would be taken for the main server's."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.threadName != THREAD_NAME
+
+
+logging.getLogger("uvicorn.error").addFilter(_WarningsOnly())
+
 
 class ThreadedServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, lifespan: str = "off") -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan, access_log=False)
+        # No log_config and no log_level: a server started inside a process (the sandbox's
+        # emulator in `tenantcore serve`) must not reconfigure that process's logging. Both
+        # replaced uvicorn's handlers with text ones and set "uvicorn.error" to WARNING, so the
+        # main server's own lines were lost, and JSON logs turned back into text.
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, log_level=None, lifespan=lifespan, access_log=False
+        )
         self.server = uvicorn.Server(config)
         self.host = host
         self.port = port
         self._thread: threading.Thread | None = None
 
     def start(self) -> ThreadedServer:
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self._thread = threading.Thread(target=self.server.run, daemon=True, name=THREAD_NAME)
         self._thread.start()
         deadline = time.monotonic() + 60  # the API's start-up runs migrations
         while not self.server.started:

@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from tenantcore.metrics.registry import count_microsoft, microsoft_outcome, transport_outcome
 from tenantcore.microsoft.config import MicrosoftConfig, Resource
 from tenantcore.microsoft.errors import MicrosoftError, MicrosoftUnavailable
 from tenantcore.microsoft.tokens import TokenProvider, roles_of
@@ -95,6 +96,7 @@ class MicrosoftHttp:
         client_request_id = str(uuid.uuid4())
         deadline = time.monotonic() + self.config.max_retry_seconds
         last: MicrosoftError | None = None
+        api = resource.name.lower()  # the metrics' label: graph or exchange
         async with self._limit(tenant):
             for attempt in range(self.config.max_attempts):
                 token = await self.tokens.token(tenant, resource)
@@ -108,7 +110,7 @@ class MicrosoftHttp:
                 self.stats.attempts += 1
                 wait: float | None
                 try:
-                    response = await self.client.request(method, url, json=json, headers=send_headers)
+                    response = await self._send(api, method, url, json, send_headers)
                 except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                     last = MicrosoftUnavailable(
                         f"Could not connect to Microsoft: {exc!r}", client_request_id=client_request_id
@@ -170,6 +172,17 @@ class MicrosoftHttp:
                 await self.sleep(wait)
         assert last is not None  # the loop ran at least once and did not return
         raise last
+
+    async def _send(self, api: str, method: str, url: str, json: Any, headers: dict[str, str]) -> httpx.Response:
+        """One HTTP request, counted in the metrics by API and outcome (every retry counts)."""
+        started = time.perf_counter()
+        try:
+            response = await self.client.request(method, url, json=json, headers=headers)
+        except httpx.TransportError as exc:
+            count_microsoft(api, transport_outcome(exc), time.perf_counter() - started)
+            raise
+        count_microsoft(api, microsoft_outcome(response.status_code), time.perf_counter() - started)
+        return response
 
     async def aclose(self) -> None:
         await self.client.aclose()

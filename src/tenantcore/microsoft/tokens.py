@@ -12,11 +12,14 @@ import asyncio
 import base64
 import json
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import msal
 
+from tenantcore.metrics.registry import count_microsoft, microsoft_outcome, transport_outcome
 from tenantcore.microsoft.config import MicrosoftConfig, Resource
 from tenantcore.microsoft.errors import MicrosoftUnavailable, TokenError, token_error
 
@@ -34,13 +37,25 @@ class _MsalHttpClient:
     def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **kwargs: Any) -> Any:
         if isinstance(data, dict):
             data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
-        return self._client.post(url, params=params, data=data, headers=headers, **kwargs)
+        return _counted(self._client.post, url, params=params, data=data, headers=headers, **kwargs)
 
     def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
-        return self._client.get(url, params=params, headers=headers, **kwargs)
+        return _counted(self._client.get, url, params=params, headers=headers, **kwargs)
 
     def close(self) -> None:
         self._client.close()
+
+
+def _counted(call: Callable[..., httpx.Response], url: str, **kwargs: Any) -> httpx.Response:
+    """Every request msal makes (tokens, discovery) counted in the metrics as the `token` API."""
+    started = time.perf_counter()
+    try:
+        response = call(url, **kwargs)
+    except httpx.TransportError as exc:
+        count_microsoft("token", transport_outcome(exc), time.perf_counter() - started)
+        raise
+    count_microsoft("token", microsoft_outcome(response.status_code), time.perf_counter() - started)
+    return response
 
 
 class TokenProvider:

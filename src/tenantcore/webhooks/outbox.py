@@ -28,6 +28,7 @@ from tenantcore.config import Settings
 from tenantcore.db import now
 from tenantcore.events.models import Event
 from tenantcore.events.service import event
+from tenantcore.metrics.registry import WEBHOOK_ATTEMPTS
 from tenantcore.runtime import Runtime
 from tenantcore.webhooks import repository, signing, targets
 from tenantcore.webhooks.credentials import unseal
@@ -264,6 +265,7 @@ class Deliverer:
             values |= {"status": "failed"}
         else:
             values |= {"next_attempt_at": at + timedelta(seconds=backoff(self.settings, attempts))}
+        WEBHOOK_ATTEMPTS.labels(str(values.get("status", "retry"))).inc()
         attempt = WebhookAttempt(
             delivery_seq=row.seq,
             attempted_at=at,

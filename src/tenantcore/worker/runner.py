@@ -26,6 +26,7 @@ from tenantcore.errors import TenantCoreError
 from tenantcore.history import service as history
 from tenantcore.idempotency import repository as idempotency
 from tenantcore.idempotency.middleware import IDEMPOTENCY_TTL
+from tenantcore.metrics.registry import RECONCILER_BATCHES, RECONCILER_CHECKED
 from tenantcore.runtime import Runtime
 from tenantcore.tenants import repository as tenants_repo
 from tenantcore.tenants import service as tenants
@@ -101,6 +102,8 @@ class Worker:
             log.warning("%s: %d domain(s) of the batch moved on or were taken over; checked again", self.owner, lost)
         self.stats.batches += 1
         self.stats.checked += len(written)
+        RECONCILER_BATCHES.inc()
+        RECONCILER_CHECKED.inc(len(written))
         if self.record_ids:
             self.stats.checked_ids.extend(sorted(written))
         return len(ids)

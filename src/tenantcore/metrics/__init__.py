@@ -1,0 +1,1 @@
+"""Prometheus metrics: what is counted (`registry`), the request middleware, and `/metrics`."""
