@@ -31,6 +31,7 @@ STATUS_OF: dict[str, int] = {
     "invalid_auth_header": 401,
     "missing_api_key": 401,
     "invalid_api_key": 401,
+    "invalid_metrics_token": 401,  # /metrics (not in the document: a scrape target, not the API)
     "rate_limited": 429,
     # tenants
     "invalid_tenant_id": 400,
