@@ -4,6 +4,7 @@ and PostgreSQL. (A query string sends the request down FastAPI's path: the route
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,3 +133,43 @@ async def test_other_methods_and_paths_go_to_fastapi(service: Service, api: http
         assert fast.status_code == routed.status_code == 404 and fast.json() == routed.json()
     put = await api.put(f"/v1/tenants/{tenant_id}/domains")
     assert put.status_code == 405 and put.json()["detail"]["code"] == "method_not_allowed"
+
+
+async def test_postgres_answers_are_never_kept_while_not_listening(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PostgreSQL cache stands on hearing every write: with its listening connection cut,
+    a write it never hears of is still seen by the next read, and the listener comes back."""
+    import asyncpg
+
+    from tenantcore.domains import listing
+
+    monkeypatch.setattr(listing, "LISTEN_RETRY", 0.2)
+    service = Service(tmp_path / "data", domain_limit=12, database_url=postgres_url)
+    try:
+        async with service.client(service.keys["test"]) as api:
+            tenant = (await api.post("/v1/tenants", json={"tenant_name": "Acme"})).json()["tenant_id"]
+            path = f"/v1/tenants/{tenant}/domains"
+            assert (await api.post(path, json={"domain": "a-listen.com"})).status_code == 201
+            assert (await api.get(path)).json()["domains"][0]["spf_status"] == "missing"
+            dsn = postgres_url.replace("+asyncpg", "")
+            admin = await asyncpg.connect(dsn)
+            try:
+                cut = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+                )
+                assert cut == 1
+                for spf in ("v=spf1 -all", "v=spf1 ~all"):
+                    # Written behind the service's back: no engine event, no notification heard.
+                    await admin.execute("UPDATE domains SET spf_status = $1 WHERE name = 'a-listen.com'", spf)
+                    assert (await api.get(path)).json()["domains"][0]["spf_status"] == spf
+                    await asyncio.sleep(0.3)  # the listener is back after LISTEN_RETRY
+                listening = await admin.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'"
+                )
+                assert listening == 1
+            finally:
+                await admin.close()
+    finally:
+        service.stop()

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import sqlite3
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,7 @@ from tenantcore.errors import TenantCoreError, tenant_not_found
 
 _MS_TENANT, _KEY = object(), object()  # where the request's values go among the bound ones
 CACHED_ANSWERS = 10_000  # (key, tenant) answers kept; all dropped when there are more
+LISTEN_RETRY = 5.0  # seconds between attempts to (re)connect the listening connection
 CHANNEL = "tenantcore_changed"  # what the PostgreSQL triggers of migration 0009 NOTIFY
 _WRITES = ("insert", "update", "delete")
 
@@ -83,6 +85,8 @@ class Listing:
         self._version: int | None = None  # SQLite's data_version when last looked at
         self._listening = False  # PostgreSQL: whether this process hears every write
         self._listener: Any = None
+        self._listen_after = 0.0  # when to (re)connect the listener, if it is down
+        self._dsn = ""
         if not self.sqlite:
             _count_own_commits(engine, self)
 
@@ -161,12 +165,13 @@ class Listing:
             import asyncpg
 
             url = make_url(self.engine.url.render_as_string(hide_password=False)).set(drivername="postgresql")
+            self._dsn = url.render_as_string(hide_password=False)
             # No reset on release: these connections only ever run this one read, and asyncpg's
             # default reset is a second round trip per request (it halved the rate).
-            self._pool = await asyncpg.create_pool(
-                url.render_as_string(hide_password=False), min_size=1, max_size=8, reset=_keep_session
-            )
-            await self._listen(str(url.render_as_string(hide_password=False)))
+            self._pool = await asyncpg.create_pool(self._dsn, min_size=1, max_size=8, reset=_keep_session)
+        if self._listener is None and time.monotonic() >= self._listen_after:
+            self._listen_after = time.monotonic() + LISTEN_RETRY  # one attempt at a time, not one per request
+            await self._listen(self._dsn)
         async with self._pool.acquire() as connection:
             return await connection.fetch(self.sql, *args)
 
