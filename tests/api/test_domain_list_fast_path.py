@@ -173,3 +173,19 @@ async def test_postgres_answers_are_never_kept_while_not_listening(
                 await admin.close()
     finally:
         service.stop()
+
+
+def test_only_writes_that_can_change_a_list_drop_kept_answers() -> None:
+    """What this process's own commits count (PostgreSQL): the worker's lease claims and the
+    rate limiter's buckets leave kept answers standing; anything a list shows does not."""
+    from tenantcore.domains.listing import changes_a_list
+
+    assert changes_a_list("UPDATE domains SET spf_status=$1::VARCHAR, version=$2 WHERE domains.id = $3")
+    assert changes_a_list('update "domains" set state=? where id=?')
+    assert changes_a_list("INSERT INTO domains (id, name) VALUES ($1, $2)")
+    assert changes_a_list("DELETE FROM domains WHERE domains.id = $1")
+    assert changes_a_list("UPDATE api_keys SET revoked_at=$1 WHERE api_keys.id = $2")
+    assert changes_a_list("INSERT INTO tenants (id) VALUES ($1)")
+    assert not changes_a_list("UPDATE domains SET lease_owner=$1, lease_until=$2 WHERE domains.state = $3")
+    assert not changes_a_list("INSERT INTO rate_limit_buckets (key) VALUES ($1) ON CONFLICT DO UPDATE SET tokens=1")
+    assert not changes_a_list("SELECT domains.name FROM domains")
