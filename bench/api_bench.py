@@ -188,7 +188,8 @@ def main() -> None:
     finally:
         bare.send_signal(signal.SIGINT)
         bare.wait(timeout=20)
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP") is None:
+            shutil.rmtree(work, ignore_errors=True)
 
     database = "PostgreSQL" if "postgresql" in os.environ.get("TENANTCORE_DATABASE_URL", "") else "SQLite"
     print(

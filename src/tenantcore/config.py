@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="Default: SQLite in data_dir. PostgreSQL: postgresql+asyncpg://…"
     )
+    db_pool_size: int = Field(
+        10,
+        ge=1,
+        le=200,
+        description="PostgreSQL connections a process keeps for its work (the domain list's own pool and "
+        "listener add up to 9): size it so processes x (this + 9) stays under the server's max_connections.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = Field(None, description="How browsers reach this server (consent redirect).")

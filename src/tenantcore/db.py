@@ -50,7 +50,7 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
         # Pool connections explicitly: without it each session opened a new aiosqlite connection
         # (a new thread and the PRAGMAs below), ~4 ms a request (bench/README.md).
@@ -67,7 +67,10 @@ def create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # A fixed number per process, no overflow: under a burst, requests wait their turn for a
+    # connection (pool_timeout) instead of opening more until PostgreSQL refuses them all
+    # ("too many clients": every request of every process failing at once).
+    return create_async_engine(url, pool_size=pool_size, max_overflow=0, pool_timeout=30, pool_pre_ping=True)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -40,3 +40,30 @@ def from_microsoft(error: ms.MicrosoftError) -> TenantCoreError:
     if isinstance(error, ms.TokenError | ms.InsufficientPrivileges | ms.ExchangeAccessDenied | ms.Unauthorized):
         return TenantCoreError(502, error.code, error.message)
     return TenantCoreError(502, "microsoft_error", error.message)
+
+
+def database_unavailable(exc: BaseException) -> TenantCoreError | None:
+    """A 503 when the database cannot be reached or takes no more connections (a pool wait that
+    ran out, PostgreSQL's "too many clients", a refused or dropped connection): the caller's
+    request was fine and a retry soon will work; None for anything else (a real 500)."""
+    import sqlite3
+
+    from sqlalchemy import exc as sa
+
+    cause: BaseException | None = exc.orig if isinstance(exc, sa.DBAPIError) else exc
+    if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
+        cause = OSError()
+    while cause is not None and type(cause).__name__ == "Error" and cause.__cause__ is not None:
+        cause = cause.__cause__  # SQLAlchemy's asyncpg adapter wraps the driver's own error
+    names = {t.__name__ for t in type(cause).__mro__} if cause is not None else set()
+    busy = isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause)
+    if (
+        isinstance(exc, sa.TimeoutError)
+        or isinstance(cause, (OSError, ConnectionError))
+        or busy
+        or names & {"TooManyConnectionsError", "CannotConnectNowError", "ConnectionDoesNotExistError"}
+    ):
+        return TenantCoreError(
+            503, "database_unavailable", "The database is busy or unreachable; retry shortly.", {"Retry-After": "1"}
+        )
+    return None

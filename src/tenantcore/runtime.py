@@ -85,7 +85,7 @@ class Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         self.secret = load_or_create_secret(settings.data_dir / "secret.key", secret)
-        self.engine: AsyncEngine = create_engine(settings.db_url)
+        self.engine: AsyncEngine = create_engine(settings.db_url, settings.db_pool_size)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.sandbox: Sandbox | None = None
         self._envs: dict[str, ModeEnv] = {}

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tenantcore.api import openapi
-from tenantcore.errors import TenantCoreError, from_microsoft
+from tenantcore.errors import TenantCoreError, database_unavailable, from_microsoft
 from tenantcore.microsoft import errors as ms
 
 log = logging.getLogger("tenantcore.api")
@@ -89,5 +89,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        unavailable = database_unavailable(exc)
+        if unavailable is not None:
+            return _response(request, 503, unavailable.code, unavailable.message, unavailable.headers)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _response(request, 500, "internal_error", "Something went wrong on our side; it has been logged.")

@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantcore.errors import database_unavailable
 from tenantcore.logs import REQUEST_ID
 
 log = logging.getLogger("tenantcore.api")
@@ -49,25 +50,32 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             # Answered here rather than by Starlette's outermost handler, so a 500 carries the
             # request id too (and the API's error body): the id is what finds it in the logs.
-            log.exception("unhandled error on %s %s (request %s)", scope.get("method"), scope.get("path"), request_id)
+            unavailable = database_unavailable(exc)
+            where = (scope.get("method"), scope.get("path"), request_id)
+            if unavailable is not None:  # the request was fine: a retry soon works
+                # The class only: a driver's error can carry the statement and its parameters.
+                log.warning("database unavailable on %s %s (request %s): %s", *where, type(exc).__name__)
+                status, code, message = unavailable.status, unavailable.code, unavailable.message
+                extra = [(k.lower().encode(), v.encode()) for k, v in (unavailable.headers or {}).items()]
+            else:
+                log.exception("unhandled error on %s %s (request %s)", *where)
+                status, code, extra = 500, "internal_error", []
+                message = f"Something went wrong on our side (request {request_id})."
             if started:
                 raise
-            body = json.dumps(
-                {
-                    "detail": {
-                        "code": "internal_error",
-                        "message": f"Something went wrong on our side (request {request_id}).",
-                    }
-                }
-            ).encode()
+            body = json.dumps({"detail": {"code": code, "message": message}}).encode()
             await send_with_id(
                 {
                     "type": "http.response.start",
-                    "status": 500,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        *extra,
+                    ],
                 }
             )
             await send({"type": "http.response.body", "body": body})

@@ -32,6 +32,7 @@ STATUS_OF: dict[str, int] = {
     "missing_api_key": 401,
     "invalid_api_key": 401,
     "invalid_metrics_token": 401,  # /metrics (not in the document: a scrape target, not the API)
+    "database_unavailable": 503,  # any operation: the database refused a connection
     "rate_limited": 429,
     # tenants
     "invalid_tenant_id": 400,
@@ -129,7 +130,7 @@ _STATUS_TEXT = {
     429: "Rate limited (see Retry-After)",
     500: "The server cannot read what it stored",
     502: "Microsoft or the DNS provider refused",
-    503: "Microsoft unavailable or not configured (see Retry-After)",
+    503: "Microsoft or the database unavailable, or Microsoft not configured (see Retry-After)",
 }
 _RETRY_AFTER = {
     "Retry-After": {
@@ -163,7 +164,7 @@ def refusals(*codes: str, **elsewhere: int) -> dict[str, Any]:
 
 def _codes_for(path: str, method: str, operation: dict[str, Any]) -> list[tuple[str, int]]:
     declared = [(c, s) for c, s in operation.pop("x-error-codes", [])]
-    codes: list[str] = []
+    codes: list[str] = ["database_unavailable"] if path.startswith("/v1/") else []
     if operation.get("security"):
         codes += AUTH
     names = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"}
