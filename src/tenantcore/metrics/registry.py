@@ -90,5 +90,13 @@ def count_microsoft(api: str, outcome: str, seconds: float) -> None:
     MICROSOFT_DURATION.labels(api).observe(seconds)
 
 
+# Each grade's child counter, looked up once: `labels()` takes a lock and builds a key on every
+# call, and a check run counts thousands of checks a second.
+_DNS_CHECKS_BY_GRADE: dict[str, Counter] = {}
+
+
 def count_dns_check(grade: str) -> None:
-    DNS_CHECKS.labels(grade).inc()
+    child = _DNS_CHECKS_BY_GRADE.get(grade)
+    if child is None:
+        child = _DNS_CHECKS_BY_GRADE[grade] = DNS_CHECKS.labels(grade)
+    child.inc()
