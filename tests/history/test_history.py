@@ -149,7 +149,7 @@ async def test_unknown_is_a_transition_but_raises_no_event(runtime):
 async def test_history_is_bounded(runtime):
     _, domain = await a_domain(runtime)
     grades = ["ok", "error"]
-    start = now() - timedelta(days=2)
+    start = at(1, now().date() - timedelta(days=2))  # 225 minutes from 01:00: all on one day, whatever the hour
     moves = [
         (domain, record.Moved(start + timedelta(minutes=i), grades[i % 2], grades[(i + 1) % 2], [], []))
         for i in range(record.KEEP_TRANSITIONS + 25)
