@@ -62,9 +62,12 @@ def dkim_config(domain: str, tenant: str = "contoso", partition: str = "n") -> d
 
 
 def expected_for(domain: str) -> ExpectedRecords:
+    """What Microsoft issues for `domain`, with the DMARC record recommended to an operator who
+    set a report address (`dmarc@<domain>`): the healthy fixture then grades ok."""
     return build_expected_records(
         domain,
         verification=verification_records(domain),
         service=service_records(domain),
         dkim_config=dkim_config(domain),
+        dmarc_rua=f"dmarc@{domain}",
     )

@@ -128,6 +128,43 @@ async def test_void_lookups(config, store, publish):
     assert {"spf_too_many_void_lookups", "spf_include_broken"} <= codes(report, Severity.ERROR)
 
 
+async def test_void_lookups_count_a_mx_and_exists_terms_inside_includes(config, store, publish):
+    expected = publish(D)
+    store.add_zone("example.net")
+    store.add(
+        "vendor.example.net", "TXT", "v=spf1 a:gone1.example.net mx:gone2.example.net exists:gone3.example.net -all"
+    )
+    store.set(D, "TXT", ["MS=ms12345678", "v=spf1 include:spf.protection.outlook.com include:vendor.example.net -all"])
+    report = await check(config, expected=expected)
+    finding = next(f for f in report.findings if f.code == "spf_too_many_void_lookups")
+    assert finding.severity is Severity.ERROR
+    assert "3 DNS lookups" in finding.message
+    assert "gone1.example.net, gone2.example.net, gone3.example.net" in finding.message
+    assert "spf_include_broken" not in codes(report)  # the include itself is fine
+
+
+async def test_a_syntax_error_in_an_included_record_is_reported_on_the_including_domain(config, store, publish):
+    expected = publish(D)
+    store.add("vendor.example.net", "TXT", "v=spf1 ip4:192.0.2.0/33 -all")
+    store.set(D, "TXT", ["MS=ms12345678", "v=spf1 include:spf.protection.outlook.com include:vendor.example.net -all"])
+    report = await check(config, expected=expected)
+    finding = next(f for f in report.findings if f.code == "spf_include_syntax")
+    assert finding.severity is Severity.ERROR
+    assert "vendor.example.net" in finding.message and "'ip4:192.0.2.0/33'" in finding.message
+    assert "include:vendor.example.net" in finding.fix
+    assert "spf_syntax" not in codes(report)  # the domain's own record is valid
+
+
+async def test_an_mx_term_naming_more_than_ten_hosts(config, store, publish):
+    expected = publish(D)
+    for i in range(11):
+        store.add("relay.example.net", "MX", f"{i} mx{i}.example.net")
+    store.set(D, "TXT", ["MS=ms12345678", "v=spf1 include:spf.protection.outlook.com mx:relay.example.net -all"])
+    report = await check(config, expected=expected)
+    finding = next(f for f in report.findings if f.code == "spf_mx_too_many_names")
+    assert "'mx:relay.example.net'" in finding.message and "11 hosts" in finding.message
+
+
 async def test_include_loop(config, store, publish):
     expected = publish(D)
     store.add("loop-a.example.net", "TXT", "v=spf1 include:loop-b.example.net -all")
@@ -184,9 +221,11 @@ async def test_dmarc_wrong_name_on_a_subdomain_appends_the_registrable_zone(conf
     ("record", "code", "severity"),
     [
         ("v=DMARC1; p=none; rua=mailto:d@acme-corp.com", "dmarc_policy_none", Severity.WARNING),
-        ("v=DMARC1; p=reject", "dmarc_no_rua", Severity.WARNING),
+        ("v=DMARC1; p=reject", "dmarc_no_rua", Severity.OK),  # reports are optional
         ("p=reject; v=DMARC1", "dmarc_syntax", Severity.ERROR),
-        ("v=DMARC1; p=bogus; rua=mailto:d@acme-corp.com", "dmarc_syntax", Severity.ERROR),
+        ("v=DMARC1; p=bogus; rua=mailto:d@acme-corp.com", "dmarc_no_policy", Severity.WARNING),
+        ("v=DMARC1; p=bogus", "dmarc_no_policy", Severity.ERROR),
+        ("v=DMARC1; p=reject; adkim=x; rua=mailto:d@acme-corp.com", "dmarc_tag_invalid", Severity.WARNING),
         ("v=DMARC1; p=reject; pct=50; rua=mailto:d@acme-corp.com", "dmarc_removed_tags", Severity.INFO),
     ],
 )

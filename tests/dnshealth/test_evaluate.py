@@ -7,6 +7,7 @@ walk over the lookup limit, a timeout on one selector), and checks it covers the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from tenantcore.dnshealth.lookup import Outcome
 from tenantcore.dnshealth.records import ExpectedRecords
 from tenantcore.dnshealth.report import MISSING
 from tenantcore.dnshealth.report import UNKNOWN as STATUS_UNKNOWN
+from tenantcore.dnshealth.spf import SpfProblem
 
 from .answers import (
     DMARC,
@@ -40,6 +42,7 @@ from .answers import (
     selectors,
 )
 
+SUB = f"mail.{D}"
 OK, INFO, WARNING, ERROR, UNKNOWN = Severity.OK, Severity.INFO, Severity.WARNING, Severity.ERROR, Severity.UNKNOWN
 
 
@@ -144,6 +147,25 @@ TABLE = [
     ),
     case("spf-include-loop", healthy(spf_walk=SpfWalk(lookups=3, loop=True)), {("spf_include_loop", ERROR)}),
     case(
+        "spf-include-syntax",
+        healthy(
+            spf_walk=SpfWalk(
+                lookups=2,
+                include_problems=[
+                    ("_spf.vendor.example", "include:_spf.vendor.example", SpfProblem("a/33", "over 32", "Use /0-/32"))
+                ],
+            )
+        ),
+        {("spf_include_syntax", ERROR)},
+        not_found={"spf_ok"},
+    ),
+    case(
+        "spf-mx-too-many-names",
+        healthy(spf_walk=SpfWalk(lookups=2, mx_too_many=[("mx", D, 11)])),
+        {("spf_mx_too_many_names", ERROR)},
+        not_found={"spf_ok"},
+    ),
+    case(
         "spf-include-unknown-makes-the-grade-unknown",
         healthy(spf_walk=SpfWalk(lookups=2, unknown=["x.nowhere-zone"])),
         {("spf_include_unknown", UNKNOWN), ("spf_ok", OK)},
@@ -169,7 +191,7 @@ TABLE = [
         {"dmarc_status": "v=DMARC1; p=none; rua=mailto:d@acme-corp.com", "grade": WARNING},
         not_found={"dmarc_ok"},
     ),
-    case("dmarc-no-rua", healthy(dmarc=dmarc("v=DMARC1; p=reject")), {("dmarc_no_rua", WARNING)}),
+    case("dmarc-no-rua", healthy(dmarc=dmarc("v=DMARC1; p=reject")), {("dmarc_no_rua", OK)}),
     case(
         "dmarc-at-the-wrong-name",
         healthy(dmarc=dmarc(), dmarc_elsewhere=[found(f"dmarc.{D}", "TXT", "v=DMARC1; p=reject")]),
@@ -185,9 +207,90 @@ TABLE = [
     ),
     case(
         "dmarc-syntax",
-        healthy(dmarc=dmarc("v=DMARC1; p=bogus; rua=mailto:d@acme-corp.com")),
+        healthy(dmarc=dmarc("v=DMARC1; p=reject; p=none; rua=mailto:d@acme-corp.com")),
         {("dmarc_syntax", ERROR)},
+        {"dmarc_status": "v=DMARC1; p=reject; p=none; rua=mailto:d@acme-corp.com"},
+    ),
+    case(
+        "dmarc-invalid-policy-with-valid-rua-reads-as-none",
+        healthy(dmarc=dmarc("v=DMARC1; p=bogus; rua=mailto:d@acme-corp.com")),
+        {("dmarc_no_policy", WARNING)},
         {"dmarc_status": "v=DMARC1; p=bogus; rua=mailto:d@acme-corp.com"},
+        not_found={"dmarc_ok", "dmarc_syntax"},
+    ),
+    case(
+        "dmarc-no-policy-and-no-valid-rua-is-discarded",
+        healthy(dmarc=dmarc("v=DMARC1; rua=dmarc@acme-corp.com")),
+        {("dmarc_no_policy", ERROR), ("dmarc_report_uri_invalid", WARNING)},
+    ),
+    case(
+        "dmarc-tag-value-invalid",
+        healthy(dmarc=dmarc("v=DMARC1; p=reject; pct=150; rua=mailto:d@acme-corp.com")),
+        {("dmarc_tag_invalid", WARNING)},
+        not_found={"dmarc_ok"},
+    ),
+    case(
+        "dmarc-test-mode-applies-no-policy",
+        healthy(dmarc=dmarc("v=DMARC1; p=reject; t=y; rua=mailto:d@acme-corp.com")),
+        {("dmarc_test_mode", WARNING)},
+        not_found={"dmarc_ok"},
+    ),
+    case(
+        "dmarc-unknown-tag-and-order-are-only-info",
+        healthy(dmarc=dmarc("v=DMARC1; rua=mailto:d@acme-corp.com; p=reject; foo=bar")),
+        {("dmarc_unknown_tag", INFO), ("dmarc_tag_order", INFO), ("dmarc_ok", OK)},
+    ),
+    case(
+        "dmarc-external-rua-not-authorized",
+        healthy(
+            dmarc=dmarc("v=DMARC1; p=reject; rua=mailto:d@reports.example"),
+            dmarc_report_auth={
+                "reports.example": failed(f"{D}._report._dmarc.reports.example", "TXT", Outcome.NXDOMAIN)
+            },
+        ),
+        {("dmarc_report_unauthorized", WARNING)},
+        not_found={"dmarc_ok"},
+    ),
+    case(
+        "dmarc-external-rua-authorized",
+        healthy(
+            dmarc=dmarc("v=DMARC1; p=reject; rua=mailto:d@reports.example"),
+            dmarc_report_auth={"reports.example": found(f"{D}._report._dmarc.reports.example", "TXT", "v=DMARC1")},
+        ),
+        {("dmarc_ok", OK)},
+        not_found={"dmarc_report_unauthorized", "dmarc_report_auth_unknown"},
+    ),
+    case(
+        "dmarc-external-rua-unverifiable-is-only-info",
+        healthy(
+            dmarc=dmarc("v=DMARC1; p=reject; rua=mailto:d@reports.example"),
+            dmarc_report_auth={"reports.example": failed(f"{D}._report._dmarc.reports.example", "TXT")},
+        ),
+        {("dmarc_report_auth_unknown", INFO), ("dmarc_ok", OK)},
+    ),
+    case(
+        "dmarc-subdomain-inherits-reject",
+        dataclasses.replace(
+            healthy(dmarc=failed(f"_dmarc.{SUB}", "TXT", Outcome.NXDOMAIN)),
+            domain=SUB,
+            dmarc_org=found(f"_dmarc.{D}", "TXT", "v=DMARC1; p=reject; rua=mailto:d@acme-corp.com"),
+        ),
+        {("dmarc_inherited", INFO)},
+        {"dmarc_status": MISSING, "grade": INFO},
+        not_found={"dmarc_missing"},
+        expected=None,
+    ),
+    case(
+        "dmarc-subdomain-inherits-sp-none",
+        dataclasses.replace(
+            healthy(dmarc=failed(f"_dmarc.{SUB}", "TXT", Outcome.NXDOMAIN)),
+            domain=SUB,
+            dmarc_org=found(f"_dmarc.{D}", "TXT", "v=DMARC1; p=reject; sp=none; rua=mailto:d@acme-corp.com"),
+        ),
+        {("dmarc_inherited", WARNING)},
+        {"dmarc_status": MISSING},
+        not_found={"dmarc_missing"},
+        expected=None,
     ),
     case("dmarc-multiple", healthy(dmarc=dmarc(DMARC, "v=DMARC1; p=none")), {("dmarc_multiple", ERROR)}),
     case(
@@ -372,8 +475,8 @@ TABLE = [
     ),
     case(
         "unknown-with-a-warning-grades-warning",
-        healthy(mx=failed(D, "MX"), dmarc=dmarc("v=DMARC1; p=reject")),
-        {("mx_unknown", UNKNOWN), ("dmarc_no_rua", WARNING)},
+        healthy(mx=failed(D, "MX"), dmarc=dmarc("v=DMARC1; p=none; rua=mailto:d@acme-corp.com")),
+        {("mx_unknown", UNKNOWN), ("dmarc_policy_none", WARNING)},
         {"grade": WARNING, "fingerprint": None},
     ),
     case(
@@ -457,7 +560,7 @@ def test_texts_are_filled_from_the_observations() -> None:
     assert texts["mx_not_expected"] == (
         "MX points at Microsoft (acme-corp-com.r-v1.mx.microsoft) but not at the host Microsoft issued for this "
         f"domain ({OUR_MX}).",
-        f"Publish MX 0 {OUR_MX}",
+        f'At host "@" of zone acme-corp.com, publish MX 0 {OUR_MX}.',  # the host as the records table writes it
     )
     assert texts["dkim_unknown"][0] == (
         "Could not read the selector2 CNAME (selector2._domainkey.acme-corp.com CNAME: timeout, after 2 tries); "
@@ -468,11 +571,16 @@ def test_texts_are_filled_from_the_observations() -> None:
 def test_fixes_without_microsofts_values_say_where_to_find_them() -> None:
     obs = healthy(mx=mx(), selectors=selectors(selector1=None), dmarc=dmarc())
     fixes = {f.code: f.fix for f in evaluate(obs).findings}
-    assert fixes["mx_missing"] == "Publish the MX record Microsoft 365 lists for this domain"
-    assert fixes["dkim_selector_missing"] == (
-        "Publish CNAME selector1._domainkey → the Selector1CNAME value Get-DkimSigningConfig shows"
+    assert (
+        fixes["mx_missing"]
+        == 'At host "@" of zone acme-corp.com, publish the MX record Microsoft 365 lists for this domain.'
     )
-    assert fixes["dmarc_missing"] == f"Publish TXT at _dmarc.{D}: v=DMARC1; p=quarantine; rua=mailto:dmarc@{D}"
+    assert fixes["dkim_selector_missing"].startswith(
+        'At host "selector1._domainkey" of zone acme-corp.com, publish a CNAME to the selector1 target Microsoft 365 '
+        "issues once the domain is verified"
+    )
+    assert "Get-" not in fixes["dkim_selector_missing"]  # operator words, no PowerShell cmdlet
+    assert fixes["dmarc_missing"] == f'At host "_dmarc" of zone {D}, publish a TXT record: v=DMARC1; p=quarantine'
 
 
 def test_fingerprint_follows_what_dns_said() -> None:

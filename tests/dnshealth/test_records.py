@@ -33,9 +33,21 @@ def test_records_come_from_graph_and_exchange_not_from_patterns():
         "selector1": "selector1-mail-acmecorp-com._domainkey.anhle267.q-v1.dkim.mail.microsoft",
         "selector2": "selector2-mail-acmecorp-com._domainkey.anhle267.q-v1.dkim.mail.microsoft",
     }
-    assert expected.text_of(Purpose.DMARC) == f"v=DMARC1; p=quarantine; rua=mailto:dmarc@{D}"
+    assert expected.text_of(Purpose.DMARC) == "v=DMARC1; p=quarantine"  # no made-up report mailbox
     # The msv1.invalid MX is an alternative way to verify, not something to publish.
     assert all("msv1.invalid" not in r.value for r in expected.records)
+
+
+def test_the_recommended_dmarc_sends_reports_only_where_the_operator_said():
+    from tenantcore.dnshealth.records import configure_dmarc_rua, recommended_dmarc
+
+    try:
+        configure_dmarc_rua("mailto:reports@agency.example")
+        assert recommended_dmarc(D).value == "v=DMARC1; p=quarantine; rua=mailto:reports@agency.example"
+        assert recommended_dmarc(D, rua="x@y.example").value.endswith("rua=mailto:x@y.example")
+    finally:
+        configure_dmarc_rua(None)
+    assert recommended_dmarc(D).value == "v=DMARC1; p=quarantine"
 
 
 @pytest.mark.parametrize(

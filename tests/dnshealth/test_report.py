@@ -55,7 +55,9 @@ def test_table_lists_the_findings_worth_a_look_with_their_fixes():
     print_reports(reports(), console)
     text = console.export_text()
     assert "dmarc_missing: No DMARC record" in text
-    assert f"fix: Publish TXT at _dmarc.{D}: v=DMARC1; p=quarantine; rua=mailto:dmarc@{D}" in text
+    assert (
+        f'fix: At host "_dmarc" of zone {D}, publish a TXT record: v=DMARC1; p=quarantine; rua=mailto:dmarc@{D}' in text
+    )
     assert "spf_ok" not in text and "mx_ok" not in text  # ok findings are not listed
 
 

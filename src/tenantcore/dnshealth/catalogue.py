@@ -21,7 +21,7 @@ from typing import Final
 
 from tenantcore.dnshealth.findings import Finding, Severity
 from tenantcore.dnshealth.lookup import Answer
-from tenantcore.dnshealth.spf import MAX_LOOKUPS, MAX_VOID_LOOKUPS
+from tenantcore.dnshealth.spf import MAX_LOOKUPS, MAX_MX_NAMES, MAX_VOID_LOOKUPS
 
 
 def _has_fields(template: str) -> bool:
@@ -100,7 +100,7 @@ def unknown(kind: FindingKind, answer: Answer, **values: object) -> Finding:
 _END_WITH_FAIL = "End the record with -all (or ~all)."
 
 SPF_MISSING = FindingKind(
-    "spf_missing", Severity.ERROR, "spf", "No SPF record.", "Publish one TXT record at the apex: {record}"
+    "spf_missing", Severity.ERROR, "spf", "No SPF record.", "At {where}, publish one TXT record: {record}"
 )
 SPF_MULTIPLE = FindingKind(
     "spf_multiple",
@@ -109,12 +109,30 @@ SPF_MULTIPLE = FindingKind(
     "{count} SPF records: receivers treat this as a permanent error and SPF fails.",
     "Merge them into one v=spf1 record (combine the include: terms) and delete the rest.",
 )
+# Each syntax finding names the term as published, why a receiver rejects it and the fix
+# (`spf.SpfProblem`): receivers stop at the first such term and return permerror.
+_PERMERROR = "receivers stop there and return permerror, which DMARC counts as an SPF failure for all mail"
 SPF_SYNTAX = FindingKind(
     "spf_syntax",
     Severity.ERROR,
     "spf",
-    "SPF syntax error: {error}.",
-    "Correct the record; receivers return permerror on syntax errors.",
+    f"SPF term {{term!r}} is invalid: {{problem}}; {_PERMERROR}.",
+    "{fix}",
+)
+SPF_INCLUDE_SYNTAX = FindingKind(
+    "spf_include_syntax",
+    Severity.ERROR,
+    "spf",
+    f"The SPF record of {{name}} (reached by {{via}}) has an invalid term {{term!r}}: {{problem}}; {_PERMERROR} "
+    "from this domain too.",
+    "Ask whoever runs {name} to correct it ({fix}), or remove {via} until they do.",
+)
+SPF_MX_TOO_MANY_NAMES = FindingKind(
+    "spf_mx_too_many_names",
+    Severity.ERROR,
+    "spf",
+    f"SPF term {{term!r}} asks the MX of {{name}}, which names {{count}} hosts; past {MAX_MX_NAMES}, {_PERMERROR}.",
+    "Replace the mx term with ip4:/ip6: terms (or a: terms) for the hosts that actually send.",
 )
 SPF_PASS_ALL = FindingKind(
     "spf_pass_all", Severity.ERROR, "spf", "SPF ends in +all: anyone may send as this domain.", _END_WITH_FAIL
@@ -172,8 +190,9 @@ SPF_TOO_MANY_VOID_LOOKUPS = FindingKind(
     "spf_too_many_void_lookups",
     Severity.ERROR,
     "spf",
-    f"SPF makes {{void_lookups}} lookups that find nothing; the limit is {MAX_VOID_LOOKUPS}.",
-    "Remove includes of names that do not exist or publish no SPF.",
+    f"SPF makes {{void_lookups}} DNS lookups that find nothing{{names}}; the limit is {MAX_VOID_LOOKUPS}, "
+    "beyond which receivers return permerror.",
+    "Remove the include:, a:, mx: and exists: terms naming what does not exist (or publishes no SPF).",
 )
 SPF_INCLUDE_BROKEN = FindingKind(
     "spf_include_broken",
@@ -216,7 +235,7 @@ DMARC_MISSING = FindingKind(
     Severity.ERROR,
     "dmarc",
     "No DMARC record: Outlook.com, Gmail and Yahoo reject bulk mail from domains without one.",
-    "Publish TXT at {name}: {record}",
+    "At {where}, publish a TXT record: {record}",
 )
 DMARC_MULTIPLE = FindingKind(
     "dmarc_multiple",
@@ -239,12 +258,16 @@ DMARC_POLICY_NONE = FindingKind(
     "DMARC policy is p=none: it reports but protects nothing.",
     "Move to p=quarantine (then p=reject) once reports show your mail passes.",
 )
+# Reports are optional (RFC 7489 §6.3): a policy protects without them, so this is said (with
+# how to get them) without moving the grade: the record TenantCore recommends when no report
+# address is configured is healthy, and reads ok.
 DMARC_NO_RUA = FindingKind(
     "dmarc_no_rua",
-    Severity.WARNING,
+    Severity.OK,
     "dmarc",
-    "DMARC has no rua= address, so no aggregate reports are sent.",
-    "Add rua=mailto:<address you read>.",
+    "DMARC has no rua= address, so no aggregate reports are sent: you will not see who sends as this domain.",
+    "Optional: add rua=mailto:<a mailbox you read, or a DMARC report service>. TENANTCORE_DMARC_RUA puts it in "
+    "the records TenantCore recommends.",
 )
 DMARC_REMOVED_TAGS = FindingKind(
     "dmarc_removed_tags",
@@ -253,13 +276,108 @@ DMARC_REMOVED_TAGS = FindingKind(
     "DMARC uses tags removed by RFC 9989: {tags}.",
     "They are ignored by newer receivers; drop them.",
 )
+# A record without a usable p=. RFC 7489 §6.6.3: receivers act as if p=none when rua= holds a
+# valid address, and otherwise discard the record (no DMARC at all); RFC 9989 §4.7 always reads
+# a record without p= as p=none. Either way nothing is enforced; without rua= it is worse.
+DMARC_NO_POLICY = FindingKind(
+    "dmarc_no_policy",
+    Severity.ERROR,
+    "dmarc",
+    "DMARC at {name} has {what}: receivers that follow RFC 7489 discard a record without a valid p= "
+    "unless rua= holds a valid address (it does not here), so to them the domain has no DMARC; "
+    "RFC 9989 receivers read it as p=none, which protects nothing.",
+    "Put a policy right after v=DMARC1, e.g. v=DMARC1; p=quarantine; rua=mailto:dmarc@{domain}",
+)
+DMARC_NO_POLICY_AS_NONE = FindingKind(
+    "dmarc_no_policy",
+    Severity.WARNING,
+    "dmarc",
+    "DMARC at {name} has {what}: receivers read the record as p=none (RFC 7489 §6.6.3, because rua= "
+    "is valid; RFC 9989 always), so it reports but protects nothing.",
+    DMARC_NO_POLICY.fix,
+)
+# t=y (RFC 9989 §4.7): RFC 9989 receivers do not apply the policy; RFC 7489 ones ignore t.
+DMARC_TEST_MODE = FindingKind(
+    "dmarc_test_mode",
+    Severity.WARNING,
+    "dmarc",
+    "DMARC has t=y (test mode): receivers that follow RFC 9989 do not apply p={policy} to mail that fails, "
+    "so it protects about as much as p=none there.",
+    "Remove t=y once reports show your mail passes.",
+)
+# A value outside its tag's grammar: RFC 9989 §4.7 has receivers discard it for the default.
+DMARC_TAG_INVALID = FindingKind(
+    "dmarc_tag_invalid",
+    Severity.WARNING,
+    "dmarc",
+    "DMARC tag {tag}={value} is not valid (it must be {allowed}): receivers ignore it and apply {default}.",
+    "Set {tag}= to {allowed}, or remove it to get {default}.",
+)
+DMARC_REPORT_URI_INVALID = FindingKind(
+    "dmarc_report_uri_invalid",
+    Severity.WARNING,
+    "dmarc",
+    "DMARC {tag}= entry {uri!r} {problem}: no {reports} reports are sent to it.",
+    "Write each address as mailto:address@domain, several separated by commas, e.g. {tag}=mailto:dmarc@{domain}",
+)
+# RFC 7489 §7.1: reports for example.com go to another organization's domain only when that
+# domain publishes "v=DMARC1" at example.com._report._dmarc.<its domain>; receivers check it.
+DMARC_REPORT_UNAUTHORIZED = FindingKind(
+    "dmarc_report_unauthorized",
+    Severity.WARNING,
+    "dmarc",
+    "DMARC {tag}= sends reports to {host}, another organization's domain, which has not agreed to "
+    "receive them: receivers look for TXT {name} (RFC 7489 §7.1), find no v=DMARC1 there, and send nothing.",
+    'Ask whoever runs {host} (your DMARC report service) to publish TXT {name} "v=DMARC1", '
+    "or send reports to an address at your own domain.",
+)
+DMARC_REPORT_AUTH_UNKNOWN = FindingKind(
+    "dmarc_report_auth_unknown",
+    Severity.INFO,
+    "dmarc",
+    "Could not verify that {host} accepts this domain's {tag} reports: {reason}.",
+    "Nothing to do now; the next check retries.",
+)
+DMARC_UNKNOWN_TAG = FindingKind(
+    "dmarc_unknown_tag",
+    Severity.INFO,
+    "dmarc",
+    "DMARC has tags neither RFC 7489 nor RFC 9989 defines ({tags}): receivers ignore them.",
+    "Check their spelling (rua, ruf, adkim, aspf, sp...); otherwise remove them.",
+)
+DMARC_TAG_ORDER = FindingKind(
+    "dmarc_tag_order",
+    Severity.INFO,
+    "dmarc",
+    "DMARC p= is not the tag right after v=DMARC1 ({order}): RFC 9989 allows any order, but RFC 7489's "
+    "grammar puts p= second and strict older parsers may reject the record.",
+    "Move p= right after v=DMARC1.",
+)
+# A subdomain without a record of its own: receivers apply the organizational domain's record
+# (RFC 7489 §6.6.3, RFC 9989 §4.10): sp=, else p=; np= when the subdomain does not exist.
+DMARC_INHERITED = FindingKind(
+    "dmarc_inherited",
+    Severity.INFO,
+    "dmarc",
+    "No DMARC record at {name}; receivers apply the one at {org_name} to this subdomain: {tag}={policy} "
+    "({why}). Mail from it is protected.",
+    "Nothing to do. To give this subdomain its own policy or reports, publish a TXT record at {where}.",
+)
+DMARC_INHERITED_NONE = FindingKind(
+    "dmarc_inherited",
+    Severity.WARNING,
+    "dmarc",
+    "No DMARC record at {name}; receivers apply the one at {org_name} to this subdomain: {tag}={policy} "
+    "({why}), which protects nothing.",
+    "At {where}, publish a TXT record: {record} (or set sp=quarantine in the record at {org_name}).",
+)
 DMARC_OK = FindingKind("dmarc_ok", Severity.OK, "dmarc", "One valid DMARC record with enforcement.")
 
 # --- MX -------------------------------------------------------------------------------------
 
 # Every MX fix publishes {mx}: the MX Microsoft issued, or, when it is not known, this.
 ANY_MICROSOFT_MX: Final = "the MX record Microsoft 365 lists for this domain"
-_PUBLISH_MX = "Publish {mx}"
+_PUBLISH_MX = "At {where}, publish {mx}."
 
 MX_MISSING = FindingKind(
     "mx_missing", Severity.ERROR, "mx", "No MX record: replies and bounces to this domain are lost.", _PUBLISH_MX
@@ -290,30 +408,33 @@ MX_OK = FindingKind("mx_ok", Severity.OK, "mx", "MX points at Microsoft 365 ({ho
 
 # Every DKIM fix publishes the selector's CNAME to {key}: the key Exchange issued, or, when it
 # is not known, where to find it (`any_dkim_key`).
-_PUBLISH_DKIM = "Publish CNAME {host} → {key}"
+_PUBLISH_DKIM = "At {where}, publish a CNAME to {key}, with any proxy off (Cloudflare: DNS only)."
 DKIM_SELECTOR_MISMATCH = FindingKind(
     "dkim_selector_mismatch",
     Severity.ERROR,
     "dkim",
-    "{host} points at {found}, not at Microsoft's DKIM key{issued}.",
+    "{name} points at {found}, not at Microsoft's DKIM key{issued}.",
     _PUBLISH_DKIM,
 )
 DKIM_SELECTOR_NOT_CNAME = FindingKind(
     "dkim_selector_not_cname",
     Severity.ERROR,
     "dkim",
-    "{host} is a TXT record, not the CNAME Microsoft 365 needs.",
+    "{name} is a TXT record, not the CNAME Microsoft 365 needs.",
     "Delete the TXT. " + _PUBLISH_DKIM,
 )
 DKIM_SELECTOR_MISSING = FindingKind(
-    "dkim_selector_missing", Severity.ERROR, "dkim", "No CNAME at {host}.", _PUBLISH_DKIM
+    "dkim_selector_missing", Severity.ERROR, "dkim", "No CNAME at {name}.", _PUBLISH_DKIM
 )
 DKIM_OK = FindingKind("dkim_ok", Severity.OK, "dkim", "Both DKIM selector CNAMEs point at Microsoft 365.")
 
 
 def any_dkim_key(selector: str) -> str:
     """Where to find a selector's DKIM CNAME target when Exchange's value is not known."""
-    return f"the Selector{selector[-1]}CNAME value Get-DkimSigningConfig shows"
+    return (
+        f"the {selector} target Microsoft 365 issues once the domain is verified (TenantCore shows it in the "
+        "domain's records; the Defender portal shows it under Email authentication, DKIM)"
+    )
 
 
 # --- verification TXT and the apex ----------------------------------------------------------
@@ -333,7 +454,7 @@ VERIFICATION_TXT_MISSING = FindingKind(
     Severity.ERROR,
     "verification",
     "Microsoft's verification TXT ({text}) is not published: the domain cannot be verified.",
-    "Publish TXT at the apex: {text}",
+    "At {where}, publish a TXT record: {text}",
 )
 VERIFICATION_TXT_MISSING_ONCE_VERIFIED = FindingKind(
     "verification_txt_missing",
@@ -345,7 +466,7 @@ VERIFICATION_TXT_MISSING_ONCE_VERIFIED = FindingKind(
 
 # --- autodiscover ---------------------------------------------------------------------------
 
-_PUBLISH_AUTODISCOVER = "Publish CNAME autodiscover → {target}"
+_PUBLISH_AUTODISCOVER = "At {where}, publish a CNAME to {target}, with any proxy off (Cloudflare: DNS only)."
 
 AUTODISCOVER_MISSING = FindingKind(
     "autodiscover_missing",

@@ -19,11 +19,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tenantcore.dnshealth.blocklists import Blocklist, BlocklistResult, read_answers
+from tenantcore.dnshealth.dmarc import (
+    MAX_REPORT_AUTH_LOOKUPS,
+    external_report_hosts,
+    is_dmarc,
+    parse_dmarc,
+    report_auth_name,
+)
 from tenantcore.dnshealth.evaluate import HealthReport, Observations, SpfWalk, evaluate
 from tenantcore.dnshealth.lookup import Answer, DnsSession, ResolverConfig
 from tenantcore.dnshealth.names import normalize, registrable_zone
 from tenantcore.dnshealth.records import DKIM_SELECTORS, ExpectedRecords, Purpose
-from tenantcore.dnshealth.spf import MAX_LOOKUPS, is_spf, parse_spf
+from tenantcore.dnshealth.spf import MAX_LOOKUPS, MAX_MX_NAMES, SpfRecord, is_spf, parse_spf
 from tenantcore.metrics.registry import count_dns_check
 
 QUERIES_PER_DOMAIN = 6
@@ -133,6 +140,12 @@ class CheckRun:
         dmarc_texts = [t.replace(" ", "").lower() for t in obs.dmarc.values]
         if obs.dmarc.absent or (obs.dmarc.found and not any(t.startswith("v=dmarc1") for t in dmarc_texts)):
             probes.append(self._dmarc_elsewhere(obs))
+        elif obs.dmarc.found:
+            records = [t for t in obs.dmarc.values if is_dmarc(t)]
+            # Several records: receivers ignore DMARC altogether, so no report goes anywhere.
+            hosts = external_report_hosts(parse_dmarc(records[0]), obs.domain) if len(records) == 1 else []
+            if hosts:
+                probes.append(self._dmarc_report_auth(obs, [h for _, h in hosts[:MAX_REPORT_AUTH_LOOKUPS]]))
         for selector, answer in obs.selectors.items():
             if answer.absent:
                 probes.append(self._selector_txt(obs, selector))
@@ -145,60 +158,118 @@ class CheckRun:
             await asyncio.gather(*probes)
 
     async def _walk_into(self, obs: Observations, spf: str) -> None:
-        obs.spf_walk = await self.walk_spf(spf, obs.domain)
+        obs.spf_walk = await self.walk_spf(spf, obs.domain, obs.mx)
 
     async def _dmarc_elsewhere(self, obs: Observations) -> None:
         domain = obs.domain
         zone = registrable_zone(domain)
-        names = {f"_dmarc.{domain}.{zone}", f"_dmarc.{domain}.{domain}", f"dmarc.{domain}"}
-        found = await asyncio.gather(*(self.session.query(n, "TXT") for n in sorted(names)))
-        obs.dmarc_elsewhere = list(found)
+        names = sorted({f"_dmarc.{domain}.{zone}", f"_dmarc.{domain}.{domain}", f"dmarc.{domain}"})
+        probes = len(names)
+        if zone != domain:  # a subdomain: receivers fall back to the organizational domain's record
+            names.append(f"_dmarc.{zone}")
+        found = await asyncio.gather(*(self.session.query(n, "TXT") for n in names))
+        obs.dmarc_elsewhere = list(found[:probes])
+        if zone != domain:
+            obs.dmarc_org = found[probes]
         if any("v=dmarc1" in t.replace(" ", "").lower() for t in obs.apex_txt.values):
             obs.dmarc_elsewhere.append(obs.apex_txt)
+
+    async def _dmarc_report_auth(self, obs: Observations, hosts: list[str]) -> None:
+        """Whether each external rua/ruf host agreed to receive this domain's reports."""
+        found = await asyncio.gather(*(self.session.query(report_auth_name(obs.domain, h), "TXT") for h in hosts))
+        obs.dmarc_report_auth = dict(zip(hosts, found, strict=True))
 
     async def _selector_txt(self, obs: Observations, selector: str) -> None:
         obs.selector_txt[selector] = await self.session.query(f"{selector}._domainkey.{obs.domain}", "TXT")
 
-    async def _spf_answer(self, name: str) -> Answer:
-        pending = self._spf_cache.get(name)
+    def _cached(self, name: str, rtype: str) -> asyncio.Future[Answer]:
+        """One query per (name, type) per run, shared by every domain whose SPF asks it."""
+        key = name if rtype == "TXT" else f"{rtype} {name}"
+        pending = self._spf_cache.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self.session.query(name, "TXT"))
-            self._spf_cache[name] = pending
-        return await asyncio.shield(pending)
+            pending = asyncio.ensure_future(self.session.query(name, rtype))
+            self._spf_cache[key] = pending
+        return pending
 
-    async def walk_spf(self, text: str, domain: str) -> SpfWalk:
+    async def _answers(self, questions: list[tuple[str, str]]) -> list[Answer]:
+        cached = [self._spf_cache.get(n if t == "TXT" else f"{t} {n}") for n, t in questions]
+        if all(f is not None and f.done() for f in cached):
+            return [f.result() for f in cached]  # type: ignore[union-attr]  # the usual case: no gather
+        return list(await asyncio.gather(*(asyncio.shield(self._cached(n, t)) for n, t in questions)))
+
+    @staticmethod
+    def _judge_terms(
+        walk: SpfWalk, terms: list[tuple[str, str, str]], answers: Iterator[Answer], mx: Answer | None, domain: str
+    ) -> None:
+        """Count the void answers of a/mx/exists terms, and mx terms naming too many hosts."""
+        for term, name, rtype in terms:
+            answer = mx if (mx is not None and rtype == "MX" and name == domain) else next(answers)
+            if not answer.definite:
+                continue
+            if answer.absent:
+                walk.void_lookups += 1
+                walk.void_names.append(name)
+            elif rtype == "MX" and len(answer.values) > MAX_MX_NAMES:
+                walk.mx_too_many.append((term, name, len(answer.values)))
+
+    async def walk_spf(self, text: str, domain: str, mx: Answer | None = None) -> SpfWalk:
         """Count the DNS lookups and void lookups of an SPF record, following includes and
-        redirect breadth-first, stopping once the limit is exceeded (receivers stop there too)."""
+        redirect breadth-first, stopping once the limit is exceeded (receivers stop there too).
+
+        Every record reached is parsed (a syntax error in an included one is a permerror for
+        this domain too), and the names its a, mx and exists terms ask are asked as well, in
+        the same round trip as the next level's records: they count towards the void-lookup
+        limit, and an mx term naming more than 10 hosts is a permerror. `mx`, the domain's own
+        MX answer, is reused for a bare `mx` term. An a term is asked for A only (the view of an
+        IPv4 sender, the usual one: a name with only AAAA is a void lookup for it). Terms with
+        macros, and ptr (its names come from the sender's IP), need a sender and are skipped."""
         walk = SpfWalk()
         root = parse_spf(text)
         walk.lookups = root.lookup_terms
-        frontier = [(name, (domain,)) for name in root.followed]
-        while frontier and walk.lookups <= MAX_LOOKUPS:
-            cached = [self._spf_cache.get(n) for n, _ in frontier]
-            if all(f is not None and f.done() for f in cached):
-                answers = [f.result() for f in cached]  # type: ignore[union-attr]
-            else:
-                answers = await asyncio.gather(*(self._spf_answer(n) for n, _ in frontier))
-            next_frontier = []
-            for (name, path), answer in zip(frontier, answers, strict=True):
+        level: list[tuple[str, SpfRecord, tuple[str, ...]]] = [(domain, root, ())]
+        while level and walk.lookups <= MAX_LOOKUPS:
+            # The next records to read, and the names this level's a/mx/exists terms ask.
+            frontier: list[tuple[str, tuple[str, ...], SpfRecord]] = []
+            terms: list[tuple[str, str, str]] = []
+            for owner, record, path in level:
+                if record.followed:
+                    reached = (*path, owner)
+                    for child in record.followed:
+                        if child in reached:
+                            walk.loop = True
+                        else:
+                            frontier.append((child, reached, record))
+                for term, name, rtype in record.queries:
+                    terms.append((term, name or owner, rtype))
+            questions = [(name, "TXT") for name, _, _ in frontier]
+            if terms:
+                questions += [(n, t) for _, n, t in terms if not (mx is not None and t == "MX" and n == domain)]
+            if not questions and not terms:
+                break
+            answers = await self._answers(questions) if questions else []
+            if terms:
+                self._judge_terms(walk, terms, iter(answers[len(frontier) :]), mx, domain)
+            level = []
+            for (name, path, parent), answer in zip(frontier, answers, strict=False):
                 if not answer.definite:
                     walk.unknown.append(name)
                     continue
                 records = [t for t in answer.values if is_spf(t)]
                 if not records:
-                    walk.void_lookups += 1
+                    if answer.absent:
+                        walk.void_lookups += 1
+                        walk.void_names.append(name)
                     walk.broken.append(name)
                     continue
                 if len(records) > 1:
                     walk.broken.append(name)
                 record = parse_spf(records[0])
                 walk.lookups += record.lookup_terms
-                for child in record.followed:
-                    if child in path or child == name:
-                        walk.loop = True
-                    else:
-                        next_frontier.append((child, (*path, name)))
-            frontier = next_frontier
+                if record.problems:
+                    is_redirect = name not in parent.includes
+                    via = f"{'redirect=' if is_redirect else 'include:'}{name}"
+                    walk.include_problems.extend((name, via, problem) for problem in record.problems)
+                level.append((name, record, path))
         return walk
 
 

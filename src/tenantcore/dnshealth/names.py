@@ -41,6 +41,13 @@ def registrable_zone(domain: str) -> str:
     return _PSL.privatesuffix(domain) or domain
 
 
+def where(name: str) -> str:
+    """Where an operator types a record at the registrar, as the app's records table and the
+    exports show it: `host "selector1._domainkey.mail" of zone acmecorp.com`."""
+    zone = registrable_zone(name)
+    return f'host "{relative_to(name, zone)}" of zone {zone}'
+
+
 def relative_to(name: str, origin: str) -> str:
     """`selector1._domainkey.mail.acmecorp.com` relative to `acmecorp.com` → `selector1._domainkey.mail`.
 

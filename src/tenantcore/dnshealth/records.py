@@ -206,16 +206,28 @@ def dkim_records(config: Mapping[str, Any] | None, domain: str) -> list[DnsRecor
     return out
 
 
+# Where the DMARC records TenantCore recommends send aggregate reports (TENANTCORE_DMARC_RUA),
+# set once by the runtime. None: no rua= at all. A made-up mailbox at the domain itself (the old
+# `dmarc@<domain>`) does not exist on a fresh sending domain, so the reports would bounce.
+_dmarc_rua: str | None = None
+
+
+def configure_dmarc_rua(address: str | None) -> None:
+    global _dmarc_rua
+    _dmarc_rua = address.strip().removeprefix("mailto:") if address and address.strip() else None
+
+
 def recommended_dmarc(domain: str, rua: str | None = None, policy: str = "quarantine") -> DnsRecord:
-    """Our DMARC recommendation: enforcement (`quarantine`) with aggregate reports.
+    """Our DMARC recommendation: enforcement (`quarantine`), with aggregate reports to `rua`
+    (default: the configured address) when there is one.
 
     `p=none` protects nothing; cold-email domains that send as the tenant itself pass SPF and
-    DKIM aligned once M365 signs, so quarantine is safe from day one. Reports go to `rua`
-    (default `dmarc@<domain>`, the example in the API spec).
+    DKIM aligned once M365 signs, so quarantine is safe from day one.
     """
     domain = normalize(domain)
-    rua = rua or f"dmarc@{domain}"
-    return DnsRecord(Purpose.DMARC, "TXT", f"_dmarc.{domain}", f"v=DMARC1; p={policy}; rua=mailto:{rua}")
+    rua = rua or _dmarc_rua
+    reports = f"; rua=mailto:{rua}" if rua else ""
+    return DnsRecord(Purpose.DMARC, "TXT", f"_dmarc.{domain}", f"v=DMARC1; p={policy}{reports}")
 
 
 def build_expected_records(

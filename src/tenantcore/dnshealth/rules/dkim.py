@@ -8,6 +8,7 @@ import re
 from tenantcore.dnshealth import catalogue
 from tenantcore.dnshealth.catalogue import unknown
 from tenantcore.dnshealth.findings import Finding
+from tenantcore.dnshealth.names import where
 from tenantcore.dnshealth.observations import Observations
 from tenantcore.dnshealth.records import DKIM_SELECTORS, ExpectedRecords
 from tenantcore.dnshealth.report import MISSING, PROPAGATED, UNKNOWN
@@ -34,7 +35,7 @@ def judge_dkim(obs: Observations, expected: ExpectedRecords | None) -> tuple[str
     wrong: list[str] = []
     for selector in DKIM_SELECTORS:
         answer = obs.selectors[selector]
-        host = f"{selector}._domainkey"
+        name = f"{selector}._domainkey.{obs.domain}"
         wanted = expected.dkim_targets.get(selector) if expected else None
         if not answer.definite:
             states[selector] = UNKNOWN
@@ -48,7 +49,9 @@ def judge_dkim(obs: Observations, expected: ExpectedRecords | None) -> tuple[str
                 wrong.append(selector)
                 issued = f" ({wanted})" if wanted else ""
                 key = wanted or catalogue.any_dkim_key(selector)
-                findings.append(catalogue.DKIM_SELECTOR_MISMATCH(host=host, found=target, issued=issued, key=key))
+                findings.append(
+                    catalogue.DKIM_SELECTOR_MISMATCH(name=name, where=where(name), found=target, issued=issued, key=key)
+                )
         else:
             states[selector] = MISSING
             probe = obs.selector_txt.get(selector)  # a TXT where the CNAME belongs
@@ -57,7 +60,7 @@ def judge_dkim(obs: Observations, expected: ExpectedRecords | None) -> tuple[str
                 if probe is not None and probe.found
                 else catalogue.DKIM_SELECTOR_MISSING
             )
-            findings.append(kind(host=host, key=wanted or catalogue.any_dkim_key(selector)))
+            findings.append(kind(name=name, where=where(name), key=wanted or catalogue.any_dkim_key(selector)))
     values = list(states.values())
     if values.count(PROPAGATED) == len(values):
         status = "healthy"

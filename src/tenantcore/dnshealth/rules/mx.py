@@ -7,6 +7,7 @@ import re
 from tenantcore.dnshealth import catalogue
 from tenantcore.dnshealth.catalogue import unknown
 from tenantcore.dnshealth.findings import Finding
+from tenantcore.dnshealth.names import where
 from tenantcore.dnshealth.observations import Observations
 from tenantcore.dnshealth.records import ExpectedRecords
 from tenantcore.dnshealth.report import MISSING, UNKNOWN
@@ -24,9 +25,9 @@ def judge_mx(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, 
     wanted = expected.mx_hosts if expected else set()
     mx = f"MX 0 {sorted(wanted)[0]}" if wanted else catalogue.ANY_MICROSOFT_MX
     if not hosts:
-        return MISSING, False, [catalogue.MX_MISSING(mx=mx)]
+        return MISSING, False, [catalogue.MX_MISSING(mx=mx, where=where(obs.domain))]
     if hosts == [""]:
-        return MISSING, False, [catalogue.MX_NULL(mx=mx)]
+        return MISSING, False, [catalogue.MX_NULL(mx=mx, where=where(obs.domain))]
     status = hosts[0] + "."
     if wanted:
         ours = [h for h in hosts if h in wanted]
@@ -37,9 +38,13 @@ def judge_mx(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, 
     others = [h for h in hosts if h not in ours and h not in lookalike]
     findings: list[Finding] = []
     if not ours and lookalike:
-        findings.append(catalogue.MX_NOT_EXPECTED(found=lookalike[0], issued=", ".join(sorted(wanted)), mx=mx))
+        findings.append(
+            catalogue.MX_NOT_EXPECTED(
+                found=lookalike[0], issued=", ".join(sorted(wanted)), mx=mx, where=where(obs.domain)
+            )
+        )
     elif not ours:
-        findings.append(catalogue.MX_NOT_MICROSOFT(hosts=", ".join(others), mx=mx))
+        findings.append(catalogue.MX_NOT_MICROSOFT(hosts=", ".join(others), mx=mx, where=where(obs.domain)))
     if (ours or lookalike) and others:
         findings.append(catalogue.MX_EXTRA_HOSTS(hosts=", ".join(others)))
     if not findings:

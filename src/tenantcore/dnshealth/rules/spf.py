@@ -8,10 +8,10 @@ from typing import Final
 from tenantcore.dnshealth import catalogue
 from tenantcore.dnshealth.catalogue import unknown
 from tenantcore.dnshealth.findings import Finding, Severity
+from tenantcore.dnshealth.names import where
 from tenantcore.dnshealth.observations import Observations
 from tenantcore.dnshealth.records import ExpectedRecords, Purpose
 from tenantcore.dnshealth.report import MISSING, UNKNOWN
-from tenantcore.dnshealth.rules.common import first_record
 from tenantcore.dnshealth.spf import MAX_LOOKUPS, MAX_VOID_LOOKUPS, is_spf, parse_spf
 
 MICROSOFT_SPF_INCLUDE: Final = "spf.protection.outlook.com"
@@ -27,8 +27,16 @@ def judge_spf(obs: Observations, expected: ExpectedRecords | None, mx_is_microso
     records = [text for text in answer.values if is_spf(text)]
     if not records:
         wanted = expected.text_of(Purpose.SPF) if expected else None
-        return MISSING, [catalogue.SPF_MISSING(record=wanted or f"v=spf1 include:{MICROSOFT_SPF_INCLUDE} -all")]
-    text, record, findings = first_record(records, parse_spf, catalogue.SPF_MULTIPLE, catalogue.SPF_SYNTAX, obs.domain)
+        return MISSING, [
+            catalogue.SPF_MISSING(
+                record=wanted or f"v=spf1 include:{MICROSOFT_SPF_INCLUDE} -all", where=where(obs.domain)
+            )
+        ]
+    findings = [catalogue.SPF_MULTIPLE(count=len(records), name=obs.domain)] if len(records) > 1 else []
+    text = records[0]
+    record = parse_spf(text)
+    for problem in record.problems:
+        findings.append(catalogue.SPF_SYNTAX(term=problem.term, problem=problem.problem, fix=problem.fix))
     qualifier = record.all_qualifier
     if qualifier == "+":
         findings.append(catalogue.SPF_PASS_ALL())
@@ -57,7 +65,16 @@ def judge_spf(obs: Observations, expected: ExpectedRecords | None, mx_is_microso
         if walk.lookups > MAX_LOOKUPS:
             findings.append(catalogue.SPF_TOO_MANY_LOOKUPS(lookups=walk.lookups))
         if walk.void_lookups > MAX_VOID_LOOKUPS:
-            findings.append(catalogue.SPF_TOO_MANY_VOID_LOOKUPS(void_lookups=walk.void_lookups))
+            names = f" ({', '.join(walk.void_names)})" if walk.void_names else ""
+            findings.append(catalogue.SPF_TOO_MANY_VOID_LOOKUPS(void_lookups=walk.void_lookups, names=names))
+        for name, via, problem in walk.include_problems:
+            findings.append(
+                catalogue.SPF_INCLUDE_SYNTAX(
+                    name=name, via=via, term=problem.term, problem=problem.problem, fix=problem.fix
+                )
+            )
+        for term, name, count in walk.mx_too_many:
+            findings.append(catalogue.SPF_MX_TOO_MANY_NAMES(term=term, name=name, count=count))
         if walk.broken:
             findings.append(catalogue.SPF_INCLUDE_BROKEN(names=", ".join(walk.broken)))
         if walk.loop:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tenantcore.dnshealth import catalogue
 from tenantcore.dnshealth.findings import Finding
+from tenantcore.dnshealth.names import where
 from tenantcore.dnshealth.observations import Observations
 from tenantcore.dnshealth.records import ExpectedRecords
 
@@ -23,5 +24,5 @@ def judge_verification(obs: Observations, expected: ExpectedRecords | None, is_v
     elif is_verified:  # it only matters again if the domain moves tenant
         findings.append(catalogue.VERIFICATION_TXT_MISSING_ONCE_VERIFIED(text=wanted))
     else:
-        findings.append(catalogue.VERIFICATION_TXT_MISSING(text=wanted))
+        findings.append(catalogue.VERIFICATION_TXT_MISSING(text=wanted, where=where(obs.domain)))
     return findings
