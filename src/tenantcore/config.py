@@ -66,6 +66,16 @@ class Settings(BaseSettings):
     # The reconciler (tenantcore.worker): embedded in `serve`, or `tenantcore worker` processes.
     worker: bool = Field(True, description="Run a worker inside `tenantcore serve`.")
     check_interval: float = Field(900.0, description="Seconds between DNS checks of a domain.")
+    dmarc_rua: str | None = Field(
+        None,
+        description="Address DMARC aggregate reports go to in the DMARC records TenantCore recommends and publishes "
+        "(a mailbox you read, or a DMARC report service); unset: the recommended record has no rua=.",
+    )
+    dns_grace: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds a new domain's unpublished records read as 'awaiting DNS' in the app, not as a problem.",
+    )
     worker_batch: int = Field(500, description="Domains a worker claims at a time.")
     worker_lease: float = Field(
         30.0, gt=0, description="Seconds a claim holds unless renewed; a running batch renews it every third of that."

@@ -23,7 +23,7 @@ from tenantcore.accounts.keys import load_or_create_secret
 from tenantcore.config import Settings
 from tenantcore.db import create_engine, session_factory, transaction
 from tenantcore.dnshealth import HealthChecker, ResolverConfig
-from tenantcore.dnshealth.records import DnsRecord
+from tenantcore.dnshealth.records import DnsRecord, configure_dmarc_rua
 from tenantcore.dnsproviders.base import DnsProvider
 from tenantcore.domains.listing import Listing
 from tenantcore.errors import TenantCoreError
@@ -82,6 +82,8 @@ class ModeEnv:
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Process-wide: the records every part of this process recommends (checks, publishing, exports).
+        configure_dmarc_rua(settings.dmarc_rua)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         self.secret = load_or_create_secret(settings.data_dir / "secret.key", secret)
