@@ -238,3 +238,49 @@ async def take_back(runtime: Runtime, domain: Domain) -> list[RecordSet]:
         log.warning("taking back %s's records failed (%s); they stay at the provider", domain.name, type(exc).__name__)
         return []
     return done.written
+
+
+@dataclass(frozen=True)
+class TakenBack:
+    """One value `take_back` would remove now: deleted, or (a merged SPF record, replaced MX
+    hosts) put back to `restored`."""
+
+    name: str
+    rtype: str
+    value: str
+    restored: str | None = None
+
+
+@dataclass
+class RemovalPreview:
+    """What deleting the domain would do at its DNS provider, read now: the values TenantCore
+    wrote that are still as it wrote them (taken back), and those changed since (left alone)."""
+
+    provider: str | None  # None: no provider serves the domain (nothing changes in DNS)
+    zone: str | None
+    taken_back: list[TakenBack] = field(default_factory=list)
+    left: list[Owned] = field(default_factory=list)
+    unreadable: str | None = None  # the provider's refusal: nothing can be taken back now
+
+
+async def removal_preview(runtime: Runtime, domain: Domain) -> RemovalPreview:
+    """The same rule as `take_back` (`plan.removal`: a value is ours only while unchanged),
+    without writing anything."""
+    owned = owned_of(domain)
+    where: Target | None = None
+    try:
+        where = await target(runtime, domain)
+        if where is None:
+            return RemovalPreview(None, None, left=owned)
+        current = await _current(where, sorted({o.name for o in owned})) if owned else {}
+    except Exception as exc:  # as in take_back: a provider that cannot be read keeps its records
+        why = exc.message if isinstance(exc, ProviderError) else "it could not be read"
+        label = where.label if where is not None else "the DNS provider"
+        return RemovalPreview(label, domain.dns_zone, left=owned, unreadable=why)
+    preview = RemovalPreview(where.label, where.zone)
+    for item in owned:
+        if item.value in current.get(item.key, RecordSet(item.name, item.rtype, ())).values:
+            preview.taken_back.append(TakenBack(item.name, item.rtype, item.value, item.before))
+        else:
+            preview.left.append(item)
+    return preview

@@ -33,6 +33,9 @@ CHECK_COLUMNS = (
     "last_checked",
     "check_count",
     "next_check_at",
+    # The next action (`progress.refresh`): it follows the check, so it is written with it.
+    "next_action",
+    "action_count",
 )
 
 

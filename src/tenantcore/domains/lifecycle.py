@@ -25,9 +25,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tenantcore.db import now
-from tenantcore.dnshealth import HealthReport, build_expected_records
+from tenantcore.dnshealth import HealthReport
 from tenantcore.dnshealth.records import ExpectedRecords
-from tenantcore.domains import health, repository
+from tenantcore.domains import health, progress, repository
 from tenantcore.domains.models import Domain
 from tenantcore.domains.states import DomainState
 from tenantcore.errors import TenantCoreError, domain_not_found
@@ -51,12 +51,7 @@ MAX_RACES = 8
 
 def expected(domain: Domain) -> ExpectedRecords:
     """The records Microsoft issued for the domain, as DNS should serve them."""
-    return build_expected_records(
-        domain.name,
-        verification=domain.verification_records,
-        service=domain.service_records,
-        dkim_config=domain.dkim_config,
-    )
+    return progress.expected_of(domain)
 
 
 def _event(domain: Domain, ms_tenant_id: str, type_: str, message: str, data: dict[str, Any] | None = None) -> Event:
@@ -135,6 +130,7 @@ def checked(ms_tenant_id: str, report: HealthReport, interval: float) -> Change:
         findings = domain.health.findings if domain.health is not None else []
         moved = history.transition(domain.grade, findings, report)
         raised: list[Raised] = [_event(domain, ms_tenant_id, *e) for e in health.record(domain, report, interval)]
+        progress.refresh(domain)  # the worker writes a check's columns without `repository.save`
         return [*raised, moved] if moved is not None else raised
 
     return apply

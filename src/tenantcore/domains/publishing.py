@@ -163,3 +163,9 @@ async def link(
     return DnsLinkOut(
         domain_name=domain.name, provider=_ref(target) if target else None, auto_repair=domain.auto_repair
     )
+
+
+async def removal(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> dns.RemovalPreview:
+    """What a delete would take back at the domain's DNS provider, read now (nothing written)."""
+    _, domain = await load(runtime, caller, ms_tenant_id, raw_name)
+    return await dns.removal_preview(runtime, domain)

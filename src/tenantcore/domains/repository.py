@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tenantcore.accounts.models import ApiKey
 from tenantcore.accounts.service import Caller
 from tenantcore.db import now
+from tenantcore.domains import progress
 from tenantcore.domains.health import CHECK_COLUMNS
 from tenantcore.domains.models import Domain
 from tenantcore.domains.states import LISTED as LISTED_STATES
@@ -141,6 +142,7 @@ async def save(session: AsyncSession, domain: Domain) -> bool:
     at, and bump the version. False: someone else wrote it since, or it was deleted. `domain`
     must be detached (loaded by another session, or expunged): an attached object would be
     autoflushed without the version condition."""
+    progress.refresh(domain)
     values = {name: getattr(domain, name) for name in WRITABLE}
     result = await session.execute(
         update(Domain)

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,10 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from tenantcore.accounts.service import Caller
 from tenantcore.db import now
 from tenantcore.dnshealth import HealthReport
-from tenantcore.dnshealth.exports import api_records, to_bind, to_csv
-from tenantcore.dnshealth.names import InvalidDomain, is_microsoft_domain, parse_domain
+from tenantcore.dnshealth.exports import CSV_COLUMNS, api_records, to_bind, to_csv
+from tenantcore.dnshealth.names import InvalidDomain, is_microsoft_domain, parse_domain, registrable_zone
+from tenantcore.dnshealth.records import DnsRecord
 from tenantcore.dnsproviders import repository as providers_repo
 from tenantcore.dnsproviders import service as providers
+from tenantcore.dnsproviders.base import RecordSet
 from tenantcore.domains import dns, lifecycle, onboarding, repository
 from tenantcore.domains.health import StoredHealth
 from tenantcore.domains.lifecycle import expected
@@ -351,7 +354,7 @@ async def dkim_status(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_n
 class Export:
     """The records to publish as a download."""
 
-    body: str
+    body: str | bytes
     media_type: str
     filename: str
 
@@ -362,6 +365,28 @@ def export(domain: Domain, format: str) -> Export:
     if format == "csv":
         return Export(to_csv(records), "text/csv", f"{domain.name}.csv")
     return Export(to_bind(records), "text/plain", f"{domain.name}.zone")
+
+
+def tenant_export(tenant_name: str, rows: list[Domain], format: str) -> Export:
+    """Every record of several domains in one file: BIND with a `$ORIGIN` per zone (the zone
+    an operator edits at the registrar; domains sharing one are listed together), or CSV with
+    the zone in its first column."""
+    by_zone: dict[str, list[DnsRecord]] = {}
+    for domain in sorted(rows, key=lambda d: d.name):
+        for record in expected(domain).records:
+            by_zone.setdefault(registrable_zone(record.name), []).append(record)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", tenant_name).strip("-") or "tenant"
+    # The name goes into a comment line: a newline in it would start zone lines of its own.
+    tenant_name = re.sub(r"[\x00-\x1f\x7f]+", " ", tenant_name)
+    if format == "csv":
+        lines = ["zone," + ",".join(CSV_COLUMNS)]
+        for zone, records in sorted(by_zone.items()):
+            lines += [f"{zone},{line}" for line in to_csv(records, zone).splitlines()[1:]]
+        return Export("\n".join(lines) + "\n", "text/csv", f"{slug}.csv")
+    parts = [f"; {tenant_name}: {len(rows)} domain(s), {len(by_zone)} zone(s); import each section in its own zone."]
+    for zone, records in sorted(by_zone.items()):
+        parts.append(f"\n; zone {zone}\n" + to_bind(records, zone))
+    return Export("\n".join(parts), "text/plain", f"{slug}.zone")
 
 
 def health(domain: Domain) -> Health:
@@ -401,7 +426,9 @@ async def dns_check(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_nam
     return tenant, await lifecycle.commit(runtime, domain, checked)
 
 
-async def delete(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> None:
+async def delete(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: str) -> list[RecordSet]:
+    """Delete in Microsoft, then take back at the DNS provider what TenantCore wrote and is
+    unchanged (the record sets changed there are returned), then forget the domain."""
     tenant, domain = await load(runtime, caller, ms_tenant_id, raw_name)
     # Marked first, so a sync that read Microsoft's list before the delete does not adopt the
     # name back, and no other call works on a domain on its way out.
@@ -413,9 +440,10 @@ async def delete(runtime: Runtime, caller: Caller, ms_tenant_id: str, raw_name: 
         if isinstance(exc, ms.DomainHasReferences):
             raise TenantCoreError(409, "domain_has_references", exc.message) from exc
         raise
-    await dns.take_back(runtime, domain)
+    taken_back = await dns.take_back(runtime, domain)
     async with runtime.transaction() as session:
         await repository.remove(session, domain.id)
+    return taken_back
 
 
 # --- many at once ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from tenantcore.accounts.service import Caller
@@ -55,3 +56,22 @@ async def recent(
     """The newest events of the caller's domains (of one domain when named)."""
     async with runtime.sessions() as session:
         return await repository.recent(session, caller, limit, tenant_id, domain_name)
+
+
+async def window(
+    runtime: Runtime,
+    caller: Caller,
+    limit: int,
+    *,
+    tenant_id: str | None = None,
+    type_: str | None = None,
+    domain_name: str | None = None,
+    exclude_types: Sequence[str] = (),
+    starting_after: int | None = None,
+    ending_before: int | None = None,
+) -> list[Event]:
+    """Up to `limit` of the caller's events matching the filters, newest first, around a cursor
+    (an event id: older than `starting_after` or newer than `ending_before`)."""
+    query = repository.filtered(caller, tenant_id, type_, domain_name, exclude_types)
+    async with runtime.sessions() as session:
+        return await repository.window(session, query, limit, starting_after, ending_before)

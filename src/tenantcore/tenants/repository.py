@@ -13,6 +13,7 @@ from tenantcore.accounts.service import Caller
 from tenantcore.db import now
 from tenantcore.dnshealth import HEALTHY, PROBLEMS
 from tenantcore.domains.models import Domain
+from tenantcore.domains.progress import OPERATOR_ACTIONS, Action
 from tenantcore.domains.states import LISTED as LISTED_STATES
 from tenantcore.tenants.models import Tenant
 
@@ -47,9 +48,23 @@ async def list_for(
     return [(tenant, int(n)) for tenant, n in rows.all()]
 
 
-async def fleet(session: AsyncSession, caller: Caller) -> list[Row[Any]]:
-    """Every tenant with its domain counts by health, in one aggregate query (fast with
-    hundreds of tenants)."""
+async def fleet(session: AsyncSession, caller: Caller, young_since: datetime | None = None) -> list[Row[Any]]:
+    """Every tenant with its domain counts by health and how many wait on the operator
+    (`todo`: a next action that is theirs), in one aggregate query (fast with hundreds of
+    tenants), by name. A domain added after `young_since` whose records are not published yet
+    is `awaiting` DNS, not a problem."""
+    todo = Domain.next_action.in_(OPERATOR_ACTIONS)
+    awaiting = (Domain.next_action == Action.PUBLISH_RECORDS.value) & (Domain.created_at > (young_since or now()))
+    columns = {
+        "domains": func.count(Domain.id).label("domains"),
+        "todo": func.count(case((todo, 1))).label("todo"),
+        "awaiting": func.count(case((awaiting, 1))).label("awaiting"),
+        "problems": func.count(case((Domain.grade.in_(PROBLEMS) & ~awaiting, 1))).label("problems"),
+        "unknown": func.count(case(((Domain.grade == "unknown") | (LISTED & Domain.grade.is_(None)), 1))).label(
+            "unknown"
+        ),
+        "oldest": func.min(Domain.last_checked).label("oldest"),
+    }
     query = (
         readable(
             caller,
@@ -57,40 +72,13 @@ async def fleet(session: AsyncSession, caller: Caller) -> list[Row[Any]]:
             Tenant.tenant_name,
             Tenant.tenant_domain,
             Tenant.exchange_bootstrap_status.label("exchange"),
-            func.count(Domain.id).label("domains"),
             func.count(case((Domain.grade.in_(HEALTHY), 1))).label("healthy"),
-            func.count(case((Domain.grade.in_(PROBLEMS), 1))).label("problems"),
-            func.count(case(((Domain.grade == "unknown") | (LISTED & Domain.grade.is_(None)), 1))).label("unknown"),
-            func.min(Domain.last_checked).label("oldest"),
+            *columns.values(),
         )
         .outerjoin(Domain, (Domain.tenant_id == Tenant.id) & LISTED)
         .group_by(Tenant.id)
-        .order_by(Tenant.tenant_name)
     )
-    return list((await session.execute(query)).all())
-
-
-async def problems(session: AsyncSession, caller: Caller, limit: int = 1000) -> list[Row[Any]]:
-    """Every domain graded warning or error across the caller's tenants, worst first."""
-    query = (
-        readable(
-            caller,
-            Domain.name,
-            Domain.grade,
-            Domain.spf_status,
-            Domain.dkim_status,
-            Domain.dmarc_status,
-            Domain.mx_status,
-            Domain.last_checked,
-            Tenant.ms_tenant_id.label("tenant_id"),
-            Tenant.tenant_name,
-        )
-        .join(Domain, Tenant.id == Domain.tenant_id)
-        .where(Domain.grade.in_(PROBLEMS))
-        .order_by(Domain.grade.desc(), Domain.name)
-        .limit(limit)
-    )
-    return list((await session.execute(query)).all())
+    return list((await session.execute(query.order_by(func.lower(Tenant.tenant_name), Tenant.id))).all())
 
 
 async def get_for(session: AsyncSession, caller: Caller, ms_tenant_id: str) -> Tenant | None:

@@ -96,14 +96,29 @@ class FleetView:
     totals: dict[str, int]
 
 
-async def fleet(runtime: Runtime, caller: Caller, problems: bool = False) -> FleetView:
-    """The caller's tenants with domain counts by health (or, with `problems`, every domain
-    graded warning or error), and the totals over the fleet."""
+FLEET_SORTS = ("name", "domains", "todo", "problems", "unknown", "oldest")
+
+
+async def fleet(runtime: Runtime, caller: Caller, q: str = "", sort: str = "name", desc: bool = False) -> FleetView:
+    """The caller's tenants with domain counts by health (those `q` matches in their name or
+    initial domain, sorted), and the totals over the whole fleet. One query: an account has at
+    most a few hundred tenants, searched and sorted here."""
+    young_since = now() - timedelta(seconds=runtime.settings.dns_grace)
     async with runtime.sessions() as session:
-        per_tenant = await repository.fleet(session, caller)
-        rows: list[Any] = await repository.problems(session, caller) if problems else list(per_tenant)
-    totals = {"tenants": len(per_tenant)} | {
-        key: sum(getattr(t, key) for t in per_tenant) for key in ("domains", "healthy", "problems", "unknown")
+        every = await repository.fleet(session, caller, young_since)
+    needle = q.lower()
+    rows = [t for t in every if needle in t.tenant_name.lower() or needle in t.tenant_domain] if q else every
+    if sort in FLEET_SORTS and sort != "name":
+        # Sorts are stable, so ties stay by name; tenants never checked (no oldest check) last.
+        known = [t for t in rows if getattr(t, sort) is not None]
+        rows = sorted(known, key=lambda t: getattr(t, sort), reverse=desc) + [
+            t for t in rows if getattr(t, sort) is None
+        ]
+    elif desc:
+        rows = rows[::-1]
+    totals = {"tenants": len(every)} | {
+        key: sum(getattr(t, key) for t in every)
+        for key in ("domains", "healthy", "problems", "unknown", "todo", "awaiting")
     }
     return FleetView(rows, totals)
 
@@ -341,6 +356,37 @@ def _unsign(secret: bytes, state: str) -> dict[str, object] | None:
         return payload if isinstance(payload, dict) and float(payload.get("exp", 0)) > time.time() else None
     except (ValueError, TypeError):
         return None
+
+
+@dataclass(frozen=True)
+class MissingSetting:
+    env_var: str
+    why: str
+    blocking: bool = True  # False: connecting works without it, but likely not as wanted
+
+
+def consent_prerequisites(runtime: Runtime, caller: Caller) -> list[MissingSetting]:
+    """The server settings connecting a tenant in the caller's mode still lacks (none in the
+    sandbox): the consent link needs the app's client id, connecting after consent its secret,
+    and Microsoft sends the admin back to TENANTCORE_PUBLIC_URL (registered in Entra)."""
+    if caller.mode != "live":
+        return []
+    s = runtime.settings
+    missing = []
+    if not s.ms_client_id:
+        missing.append(MissingSetting("TENANTCORE_MS_CLIENT_ID", "the Entra app's Application (client) ID"))
+    if not s.ms_client_secret:
+        missing.append(MissingSetting("TENANTCORE_MS_CLIENT_SECRET", "a client secret of that app"))
+    if not s.public_url:
+        missing.append(
+            MissingSetting(
+                "TENANTCORE_PUBLIC_URL",
+                "the address browsers reach this server at (Microsoft sends the consenting admin back to "
+                f"its /v1/tenants/callback; without it: {s.base_url}/v1/tenants/callback)",
+                blocking=False,
+            )
+        )
+    return missing
 
 
 def consent_url(runtime: Runtime, caller: Caller) -> str:
