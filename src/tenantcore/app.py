@@ -32,8 +32,12 @@ from tenantcore.metrics.middleware import MetricsMiddleware
 from tenantcore.ratelimit.middleware import RateLimiter, RateLimitMiddleware
 from tenantcore.runtime import Runtime
 from tenantcore.tenants.routes import router as tenants_router
+from tenantcore.web import redirects as web_redirects
 from tenantcore.web import session as web_session
+from tenantcore.web.events_page import router as web_events_router
+from tenantcore.web.lifecycle_pages import router as web_lifecycle_router
 from tenantcore.web.pages import router as web_router
+from tenantcore.web.problems import router as problems_router
 from tenantcore.webhooks.routes import router as webhooks_router
 from tenantcore.worker.runner import Worker
 
@@ -146,7 +150,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(keys_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)
+    # The lifecycle pages first: their paths are more specific than pages' catch-alls
+    # (…/domains/{name}/{action}, /tenants/{tenant_id}); GETs on form URLs last.
+    app.include_router(web_lifecycle_router)
     app.include_router(web_router)
+    app.include_router(problems_router)
+    web_redirects.install(app, web_lifecycle_router, web_router, problems_router)
+    app.include_router(web_events_router)
     metrics_routes.install(app, runtime)
     web_session.install(app)
     app.mount("/app/static", StaticFiles(directory=web_session.STATIC), name="app-static")

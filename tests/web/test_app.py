@@ -79,26 +79,50 @@ async def test_the_whole_sandbox_flow_in_a_browser(browser, service):
 
     await page.get_by_role("link", name=D).click()
     await expect(page.get_by_role("heading", name=D)).to_be_visible()
+    # Just added: its records read "awaiting DNS", not "error", and the next step says what to do.
+    await expect(page.get_by_role("heading", name=D)).to_contain_text("awaiting DNS")
+    await expect(page.get_by_role("heading", name="Next: Awaiting DNS")).to_be_visible()
+    await expect(page.locator("ol.steps [aria-current=step]")).to_have_text("2 DNS records published")
+    records = page.get_by_role("table", name="Records to publish")
+    await expect(records.get_by_role("row").filter(has_text="MS=ms")).to_contain_text("✗ missing")
     await expect(page.get_by_role("button", name="Copy TXT mail: MS=ms")).to_be_visible()
     await expect(
         page.get_by_role("button", name="Copy TXT mail: v=spf1 include:spf.protection.outlook.com")
     ).to_be_visible()
+    await expect(page.get_by_role("button", name="Enable DKIM")).to_have_count(0)  # not before verification
+    # Fix texts name the host exactly as the records table does (relative to the zone).
+    await expect(page.get_by_text('At host "mail" of zone acme-corp.com, publish a TXT record: MS=ms')).to_be_visible()
     await shot(page, "03-domain-new")
     download_link = page.get_by_role("link", name="Download BIND")
     bind = await page.request.get(await download_link.get_attribute("href"))
     assert (await bind.text()).startswith("$ORIGIN acme-corp.com.")
 
-    await page.get_by_role("button", name="Verify").click()
-    await expect(page.get_by_role("status")).to_contain_text("DNS records not yet propagated")
+    await page.get_by_role("button", name="Verify now").click()
+    await expect(page.get_by_role("alert")).to_contain_text("DNS records not yet propagated")
 
-    await page.get_by_role("button", name="Publish (sandbox)").click()
-    await expect(page.get_by_role("status")).to_contain_text("published")
-    await page.get_by_role("button", name="Verify").click()
-    await expect(page.get_by_role("status")).to_contain_text("Verified in Microsoft 365")
-    await page.get_by_role("button", name="Publish (sandbox)").click()  # now with the DKIM CNAMEs
+    await page.get_by_role("button", name="Publish records").click()
+    await expect(page.get_by_role("status").first).to_contain_text("published")
+    await expect(records.get_by_role("row").filter(has_text="MS=ms")).to_contain_text("✓ published")
+    await page.get_by_role("button", name="Verify now").click()
+    await expect(page.get_by_role("status").first).to_contain_text("Verified in Microsoft 365")
+    # The known Microsoft 365 trap: two DKIM CNAMEs join the records after verification.
+    await expect(page.get_by_text("2 new records to publish")).to_be_visible()
+    await expect(page.get_by_role("heading", name="Next: Publish 2 DKIM CNAMEs")).to_be_visible()
+    await expect(page.get_by_role("button", name="Verify now")).to_have_count(0)
+    await page.get_by_role("button", name="Re-check DNS").click()
+    await expect(
+        page.get_by_text('At host "selector1._domainkey.mail" of zone acme-corp.com, publish a CNAME to selector1-')
+    ).to_be_visible()
+    await expect(records.get_by_role("row").filter(has_text="selector1._domainkey.mail")).to_contain_text("✗ missing")
+    await shot(page, "03b-domain-verified")
+    await page.get_by_role("button", name="Publish records").click()  # now with the DKIM CNAMEs
+    await expect(page.get_by_role("heading", name="Next: Enable DKIM")).to_be_visible()
+    await expect(page.get_by_text("DKIM: CNAMEs published, signing off")).to_be_visible()
     await page.get_by_role("button", name="Enable DKIM").click()
-    await expect(page.get_by_role("status")).to_contain_text("DKIM enabled")
+    await expect(page.get_by_role("status").first).to_contain_text("DKIM enabled")
     await expect(page.get_by_role("heading", name=D)).to_contain_text("ok")
+    await expect(page.get_by_role("heading", name="Next: Healthy")).to_be_visible()
+    await expect(page.get_by_role("button", name="Enable DKIM")).to_have_count(0)
     await expect(page.get_by_text("Both DKIM selector CNAMEs point at Microsoft 365.")).to_be_visible()
     await expect(page.get_by_role("cell", name="domain.dkim_enabled")).to_be_visible()
     await shot(page, "04-domain-healthy")
@@ -107,7 +131,7 @@ async def test_the_whole_sandbox_flow_in_a_browser(browser, service):
     tenant_row = page.get_by_role("row", name="Acme")
     await expect(tenant_row).to_contain_text("1")
     await shot(page, "05-fleet")
-    await page.get_by_role("link", name="Problems", exact=True).click()
+    await page.get_by_role("banner").get_by_role("link", name="Problems", exact=True).click()
     await expect(page.get_by_text("No domain has a problem.")).to_be_visible()
     await page.get_by_role("link", name="Events", exact=True).click()
     await expect(page.get_by_role("cell", name="domain.verified")).to_be_visible()
@@ -168,7 +192,7 @@ async def test_a_wrong_key_is_refused(browser, service):
     await page.goto("/app/login")
     await page.get_by_label("API key").fill("tc_test_" + "0" * 48)
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_role("status")).to_contain_text("not valid")
+    await expect(page.get_by_role("alert")).to_contain_text("not valid")  # an error is announced at once
 
 
 async def test_usable_with_the_keyboard_alone(browser, service):

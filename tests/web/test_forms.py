@@ -9,7 +9,7 @@ import pytest
 
 from tenantcore.domains.schemas import BulkItem, BulkResult
 from tenantcore.errors import TenantCoreError
-from tenantcore.web import forms
+from tenantcore.web import forms, redirects
 
 
 def test_names_split_on_lines_commas_and_spaces_but_a_phrase_stays_whole():
@@ -81,3 +81,66 @@ def test_a_hundred_results_fit_in_the_session_cookie():
     # Failures come first: what does not fit is only domains that were added.
     assert shown["rows"][0] == ("x000.example.com", False, "m" * 300)
     assert [ok for _, ok, _ in shown["rows"]].count(False) == 40
+
+
+def test_pasted_urls_and_addresses_are_reduced_to_their_host():
+    assert forms.clean_name("https://www.acme.com/path") == "www.acme.com"  # www. is kept: it may be meant
+    assert forms.clean_name(" HTTP://User:pw@Mail.Acme.COM:8443/x?y#z ") == "mail.acme.com"
+    assert forms.clean_name("acme.com.") == "acme.com"
+    assert forms.clean_name("mailto:bob@acme.com") == "acme.com"
+    assert forms.clean_name("acme.com:25") == "acme.com"
+    assert forms.clean_name("https://") == "https://"  # no host left: kept as typed, for its error
+    names, cleaned = forms.clean_names(["https://a.example.com/x", " b.example.com ", "Not A Domain", "C.example.com"])
+    assert names == ["a.example.com", "b.example.com", "Not A Domain", "c.example.com"]
+    assert cleaned == [("https://a.example.com/x", "a.example.com"), ("C.example.com", "c.example.com")]
+
+
+def test_a_pasted_list_of_urls_is_split_then_cleaned():
+    text = "https://a.example.com/x, b.example.com; https://c.example.com:443 d.example.com\nnot a domain"
+    names, cleaned = forms.clean_names(forms.split_names(text))
+    assert names == ["a.example.com", "b.example.com", "c.example.com", "d.example.com", "not a domain"]
+    assert [typed for typed, _ in cleaned] == ["https://a.example.com/x", "https://c.example.com:443"]
+
+
+def test_the_cleaning_is_reported_briefly():
+    assert forms.cleaned_message([("https://x.com/", "x.com")]) == "Cleaned 1 name: https://x.com/ → x.com."
+    many = [(f"https://d{i}.example.com/", f"d{i}.example.com") for i in range(12)]
+    message = forms.cleaned_message(many)
+    assert message.startswith("Cleaned 12 names: https://d0.example.com/ → d0.example.com; ")
+    assert "d4.example.com" in message and "d5.example.com" not in message and message.endswith("and 7 more.")
+
+
+def test_what_goes_back_into_a_form_stays_within_the_cookie_budget():
+    names = [f"refused-{i:03}.some-long-customer-name.example.com" for i in range(100)]
+    text, dropped = forms.kept_text(names)
+    assert len(text) <= forms.KEPT_BUDGET and dropped > 0
+    assert text.splitlines() == names[: 100 - dropped]
+    assert forms.kept_text(["a.example.com", "b.example.com"]) == ("a.example.com\nb.example.com", 0)
+    kept = forms.kept_values(
+        {"csrf": "t", "name": "n", "config-lexicon-options": "x" * 5000, "cred-x-pairs": "secret", "zone": ""}
+    )
+    assert kept == {"name": "n"}  # the oversized field is typed again, the secret never comes back
+    shown = forms.expand(
+        forms.summary(
+            BulkResult(
+                tenant_id="t",
+                added=1,
+                failed=1,
+                results=[
+                    BulkItem(domain="ok.example.com", status="added"),
+                    BulkItem(domain="bad..example.com", status="failed", error={"code": "c", "message": "no"}),
+                ],
+            )
+        )
+    )
+    assert forms.refused_names(shown) == ["bad..example.com"] and forms.refused_names(None) == []
+
+
+def test_a_form_url_belongs_to_the_nearest_page_above_it():
+    pages = {"/app", "/app/tenants/{tenant_id}", "/app/tenants/{tenant_id}/domains/{name}", "/app/dns-providers"}
+    assert redirects.page_of("/app/tenants/{tenant_id}/domains", pages) == "/app/tenants/{tenant_id}"
+    assert redirects.page_of("/app/tenants/{tenant_id}/domains/{name}/dns/apply", pages) == (
+        "/app/tenants/{tenant_id}/domains/{name}"
+    )
+    assert redirects.page_of("/app/dns-providers/{provider_id}/test", pages) == "/app/dns-providers"
+    assert redirects.page_of("/app/logout", pages) == "/app" and redirects.page_of("/app/tenants", pages) == "/app"

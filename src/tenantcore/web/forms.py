@@ -17,6 +17,15 @@ from tenantcore.dnsproviders.schemas import ConnectDnsProvider
 from tenantcore.domains.schemas import BulkResult
 from tenantcore.errors import TenantCoreError
 
+_SMALL_NUMBER = re.compile(r"[0-9]{1,9}")
+
+
+def small_number(raw: str | None) -> int | None:
+    """A query value as a number: ASCII digits only (`"²".isdigit()` is true, `int("²")` fails),
+    at most 9 of them; None for anything else."""
+    return int(raw) if raw and _SMALL_NUMBER.fullmatch(raw) else None
+
+
 MAX_NAMES = 100  # what one bulk add takes (BulkAdd.domains)
 SUMMARY_BUDGET = 1500  # characters of results kept in the session cookie (browsers cap cookies at 4 KB)
 _DOTTED = re.compile(r"^[^\s.]+(\.[^\s.]+)+\.?$")
@@ -34,6 +43,65 @@ def split_names(text: str) -> list[str]:
             words = part.split()
             names.extend(words if len(words) > 1 and all(_DOTTED.match(w) for w in words) else [part])
     return names
+
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_PORT = re.compile(r":\d*$")
+CLEANED_SHOWN = 5  # cleanings named in the flash (the cookie holds it); the rest are counted
+
+
+def clean_name(raw: str) -> str:
+    """What was pasted, reduced to the host name a domain is: `https://user@WWW.Acme.com:443/x?y`
+    → `www.acme.com` (scheme, `user@`, port, path, query, trailing dot and case go; a `www.` stays:
+    it may be the name meant). Text with no host left is returned as typed, for its error."""
+    text = raw.strip()
+    host = _SCHEME.sub("", text)
+    host = re.split(r"[/?#]", host, maxsplit=1)[0]
+    host = host.rpartition("@")[2]  # user@, user:password@, mailto:someone@
+    host = _PORT.sub("", host).rstrip(".").lower()
+    return host or text
+
+
+def clean_names(names: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Each name cleaned (`clean_name`), and what changed as (typed, cleaned). A phrase with
+    spaces ('not a domain') is left as typed: it is no host, and its error should say so."""
+    out, changed = [], []
+    for raw in names:
+        name = raw if any(c.isspace() for c in raw.strip()) else clean_name(raw)
+        if name != raw.strip():
+            changed.append((raw.strip(), name))
+        out.append(name)
+    return out, changed
+
+
+def cleaned_message(changed: list[tuple[str, str]]) -> str:
+    """The flash that says how names were cleaned: the first few by name, the rest counted."""
+    shown = "; ".join(f"{raw[:80]} → {name[:80]}" for raw, name in changed[:CLEANED_SHOWN])
+    more = len(changed) - CLEANED_SHOWN
+    count = f"{len(changed)} name{'' if len(changed) == 1 else 's'}"
+    return f"Cleaned {count}: {shown}" + (f"; and {more} more." if more > 0 else ".")
+
+
+KEPT_BUDGET = 1500  # characters of refused lines the textarea gets back through the session cookie
+
+
+def kept_text(names: list[str]) -> tuple[str, int]:
+    """Names for the textarea after the redirect, one per line, as many as fit the cookie's
+    budget, and how many did not fit."""
+    kept: list[str] = []
+    size = 0
+    for name in names:
+        size += len(name) + 1
+        if size > KEPT_BUDGET:
+            break
+        kept.append(name)
+    return "\n".join(kept), len(names) - len(kept)
+
+
+def refused_names(results: Mapping[str, Any] | None) -> list[str]:
+    """The names a bulk add refused, from its expanded summary (failures come first in it, so
+    they are the rows the budget kept)."""
+    return [name for name, ok, _ in results["rows"] if not ok] if results else []
 
 
 def csv_names(data: bytes) -> list[str]:
@@ -156,5 +224,15 @@ def connect_body(form: Mapping[str, Any]) -> ConnectDnsProvider:
 
 
 def kept_values(form: Mapping[str, Any]) -> dict[str, str]:
-    """What the connect form re-shows after an error: everything but the credentials."""
-    return {k: str(v) for k, v in form.items() if isinstance(v, str) and not k.startswith("cred-") and k != "csrf"}
+    """What the connect form re-shows after an error, through the session cookie: every filled
+    field but the credentials, as many as fit its budget."""
+    kept: dict[str, str] = {}
+    size = 0
+    for key, value in form.items():
+        if not isinstance(value, str) or not value or key.startswith("cred-") or key == "csrf":
+            continue
+        if size + len(key) + len(value) > KEPT_BUDGET:
+            continue  # a huge field is typed again; the others still come back
+        size += len(key) + len(value)
+        kept[key] = value
+    return kept

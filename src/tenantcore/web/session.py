@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,9 +35,11 @@ def _badge(status: str | None) -> Markup:
     return Markup('<span class="badge b-ok" title="{}">present</span>').format(escape(status))
 
 
-def _ago(when: datetime | None) -> str:
-    if when is None:
-        return "never"
+def _utc(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _relative(when: datetime) -> str:
     seconds = int((now() - when).total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
@@ -45,7 +47,57 @@ def _ago(when: datetime | None) -> str:
     return "just now"
 
 
-templates.env.globals.update(badge=_badge, ago=_ago)
+def _time(when: datetime, text: str) -> Markup:
+    # The machine-readable instant and, on hover, the absolute UTC time behind the text.
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(
+        when.astimezone(UTC).isoformat().replace("+00:00", "Z"), _utc(when), text
+    )
+
+
+def _ago(when: datetime | None) -> Markup | str:
+    """'5 min ago', with its absolute UTC time in a <time> element (title on hover)."""
+    if when is None:
+        return "never"
+    return _time(when, _relative(when))
+
+
+def _at(when: datetime | None) -> Markup | str:
+    """The absolute UTC time, visible, with the relative time after it."""
+    if when is None:
+        return "never"
+    return Markup('{} <span class="muted">({})</span>').format(_time(when, _utc(when)), _relative(when))
+
+
+templates.env.globals.update(badge=_badge, ago=_ago, when=_ago, at=_at)
+
+# The header's navigation: (section, link, label). `render` marks the current one.
+NAV = (
+    ("fleet", "/app", "Fleet"),
+    ("problems", "/app/problems", "Problems"),
+    ("events", "/app/events", "Events"),
+    ("dns-providers", "/app/dns-providers", "DNS providers"),
+)
+
+
+def section_of(request: Request) -> str | None:
+    """The nav section a page belongs to, from its path: tenant and domain pages are in Fleet."""
+    path = request.url.path.rstrip("/")
+    if not path.startswith("/app") or path.startswith("/app/login"):
+        return None
+    for section, _, _ in NAV[1:]:
+        if path == f"/app/{section}" or path.startswith(f"/app/{section}/"):
+            return section
+    return "fleet"
+
+
+def nav_links(request: Request, section: str | None) -> list[tuple[str, str, str | None]]:
+    """(link, label, aria-current) per nav entry: "page" on the page itself, "true" on a page
+    inside that section (a tenant or domain page is inside Fleet)."""
+    here = request.url.path.rstrip("/")
+    return [
+        (href, label, None if key != section else "page" if here == href.split("?")[0] else "true")
+        for key, href, label in NAV
+    ]
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -59,13 +111,20 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+class CsrfFailed(TenantCoreError):
+    """A form without this session's token: answered by a 403 page (not the API's JSON)."""
+
+
 async def checked_form(request: Request) -> dict[str, Any]:
     """The posted form, once its CSRF token matches the session's."""
     form = dict(await request.form())
     sent = str(form.get("csrf", ""))
     if not sent or not hmac.compare_digest(sent.encode(), str(request.session.get("csrf", "")).encode()):
-        raise TenantCoreError(
-            403, "csrf_failed", "The form expired or did not come from this app; reload and try again."
+        raise CsrfFailed(
+            403,
+            "csrf_failed",
+            "The form expired (you signed in again elsewhere?) or did not come from this app; "
+            "nothing was done. Open the page again and retry.",
         )
     return form
 
@@ -97,10 +156,15 @@ def flash(request: Request, kind: str, text: str) -> None:
     request.session.setdefault("flashes", []).append([kind, text])
 
 
-def render(request: Request, name: str, caller: Caller | None, status: int = 200, **context: Any) -> HTMLResponse:
+def render(
+    request: Request, name: str, caller: Caller | None, status: int = 200, section: str | None = None, **context: Any
+) -> HTMLResponse:
+    """The page `name`; `section` (fleet, problems, events, dns-providers) marks the nav link
+    current, found from the request's path when not given."""
     interval = runtime_of(request).settings.check_interval
     context |= {
         "caller": caller,
+        "nav": nav_links(request, section or section_of(request)),
         "csrf": csrf_token(request),
         "flashes": request.session.pop("flashes", []),
         "stale": lambda when: when is None or now() - when > timedelta(seconds=2 * interval),
@@ -117,3 +181,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> RedirectResponse:
         return RedirectResponse("/app/login", 303)
+
+    @app.exception_handler(CsrfFailed)
+    async def _csrf(request: Request, exc: CsrfFailed) -> HTMLResponse:
+        # A page a person can act on; the caller is not looked up (the form may be forged).
+        return error_page(request, None, exc)
