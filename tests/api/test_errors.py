@@ -123,6 +123,9 @@ async def test_bad_input_gets_a_4xx_with_a_code(api, tenant_id):
         (api.put(base), 405, "method_not_allowed"),
         (api.get("/v1/nothing"), 404, "not_found"),
         (api.post("/v1/tenants", json={"tenant_name": ""}), 400, "invalid_request"),
+        (api.post("/v1/tenants", json={"tenant_name": "   "}), 400, "invalid_request"),
+        (api.post("/v1/tenants", json={"tenant_name": "Acme\n$ORIGIN evil.com."}), 400, "invalid_request"),
+        (api.post("/v1/tenants", json={"tenant_name": "Acme\tCorp"}), 400, "invalid_request"),
         (api.get(f"{base}/{'a' * 300}.com/dns"), 400, "invalid_domain"),
         (api.get(f"{base}/bad..name/dns"), 400, "invalid_domain"),
     ]

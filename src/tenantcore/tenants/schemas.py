@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class TenantOut(BaseModel):
@@ -37,6 +37,19 @@ class ConnectTenant(BaseModel):
 
     tenant_id: UUID | None = None
     tenant_name: str | None = Field(None, min_length=1, max_length=64)
+
+    @field_validator("tenant_name")
+    @classmethod
+    def _printable_name(cls, value: str | None) -> str | None:
+        # The name is shown in the app, in events and webhooks, and written into exported zone
+        # files as a comment: a line break or another control character has no business there.
+        if value is None:
+            return None
+        if not value.strip():
+            raise ValueError("tenant_name must not be blank")
+        if not value.isprintable():
+            raise ValueError("tenant_name must not contain control characters (line breaks, tabs, ...)")
+        return value.strip()
 
 
 class ConsentUrl(BaseModel):

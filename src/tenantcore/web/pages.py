@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from tenantcore.accounts.service import caller_of_key
 from tenantcore.api.downloads import download
@@ -155,7 +156,12 @@ async def connect_tenant(request: Request, caller: CallerDep) -> Response:
     form = await checked_form(request)
     name = str(form.get("tenant_name", "")).strip()[:64] or None
     try:
-        tenant = await tenants.connect(runtime_of(request), caller, ConnectTenant(tenant_name=name))
+        wanted = ConnectTenant(tenant_name=name)
+    except ValidationError:
+        flash(request, "error", "A tenant name is one line of printable characters (no tabs or line breaks).")
+        return RedirectResponse("/app", 303)
+    try:
+        tenant = await tenants.connect(runtime_of(request), caller, wanted)
     except (TenantCoreError, MicrosoftError) as exc:
         flash(request, "error", exc.message)
         return RedirectResponse("/app", 303)
