@@ -20,10 +20,13 @@ from tenantcore.runtime import Runtime
 
 class Service:
     def __init__(self, data_dir: Path, **settings: object) -> None:
+        """`port=N` listens there and makes it the service's own address (what consent
+        redirects back to); by default any free port, and the address in settings is not it."""
         self.settings = Settings(data_dir=data_dir, **settings)
         self.runtime = Runtime(self.settings)
         self.app = create_app(self.settings, self.runtime)
-        self.server = ThreadedServer(self.app, lifespan="on").start()
+        port = self.settings.port if "port" in settings else 0
+        self.server = ThreadedServer(self.app, port=port, lifespan="on").start()
         self.url = self.server.url
         self.keys = dict(self.runtime.first_keys)
 

@@ -53,6 +53,8 @@ async def pages(service: Service) -> dict[str, str]:
         "events": "/app/events?type=all",
         "dns-providers": "/app/dns-providers",
         "error": "/app/tenants/00000000-0000-0000-0000-000000000000",
+        # Where a tenant admin lands back from Microsoft's consent screen (here: refused).
+        "consent-declined": "/v1/tenants/callback?error=access_denied&error_description=AADSTS65004",
     }
 
 
@@ -108,7 +110,8 @@ async def test_every_page_has_no_serious_accessibility_violation_at_both_sizes(b
     titles = {}
     for name, path in pages.items():
         response = await page.goto(path)
-        assert response is not None and response.status == (404 if name == "error" else 200), name
+        expected = {"error": 404, "consent-declined": 400}.get(name, 200)
+        assert response is not None and response.status == expected, name
         titles[name] = await page.title()
         await check(name)
     assert found == {}, "\n".join(f"{where}: {p}" for where, problems in found.items() for p in problems)
@@ -118,6 +121,7 @@ async def test_every_page_has_no_serious_accessibility_violation_at_both_sizes(b
     assert titles["events"] == "Events · TenantCore" and titles["dns-providers"] == "DNS providers · TenantCore"
     assert titles["tenant"] == "Acme · TenantCore" and titles["domain"] == f"{HEALTHY} · TenantCore"
     assert titles["error"] == "Not found (404) · TenantCore"
+    assert titles["consent-declined"] == "Tenant not connected · TenantCore"
 
 
 async def test_nav_marks_the_current_page_and_the_skip_link_reaches_the_content(browser, service, pages):

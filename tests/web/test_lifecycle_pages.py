@@ -6,6 +6,7 @@ and every form URL answering 303 — or, opened by GET, landing on its page."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -286,3 +287,42 @@ async def test_a_provider_that_cannot_be_read_is_said_and_the_delete_still_goes_
     done = await app.post(f"/app/tenants/{tenant_id}/domains/{D}/delete", {})
     assert str(done.url).endswith(f"/app/tenants/{tenant_id}")
     assert flashes(done) == [f"Deleted {D} from Microsoft 365 and TenantCore; nothing changed at the DNS provider."]
+
+
+@pytest.fixture
+def own_address_service(tmp_path: Path) -> Iterator[Service]:
+    """A service listening at the address its settings name, so Microsoft's (the sandbox's)
+    consent redirect comes back to it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    running = Service(tmp_path / "data", port=port)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+async def test_the_admin_back_from_consent_sees_the_outcome_and_a_way_into_the_app(browser, own_address_service):  # noqa: F811
+    service = own_address_service
+    page = await sign_in(browser, service, service.keys["test"])
+    # The consent link goes to Microsoft (here the sandbox's), which sends the browser back to
+    # /v1/tenants/callback: a browser gets a page, not the API's JSON.
+    answer = await page.goto(f"{service.url}/app/connect")
+    assert answer is not None and answer.ok and "text/html" in answer.headers["content-type"]
+    await expect(page.get_by_role("heading", name="Tenant connected")).to_be_visible()
+    await expect(page.get_by_role("status")).to_contain_text("is connected to TenantCore")
+    await shot(page, "25-consent-connected")
+    await page.get_by_role("link", name=re.compile(r"^Open .+ in TenantCore$")).click()
+    await expect(page.get_by_role("heading", name="Add domains")).to_be_visible()  # still signed in
+    assert "/app/tenants/" in page.url
+
+    declined = await page.goto(
+        f"{service.url}/v1/tenants/callback?error=access_denied&error_description=AADSTS65004%3A+User+declined"
+    )
+    assert declined is not None and declined.status == 400
+    await expect(page.get_by_role("heading", name="Tenant not connected")).to_be_visible()
+    await expect(page.get_by_role("alert")).to_contain_text("AADSTS65004: User declined")
+    await expect(page.get_by_text("consent_declined")).to_be_visible()
+    await page.get_by_role("link", name="Back to TenantCore").click()
+    await expect(page.get_by_role("heading", name="Fleet")).to_be_visible()  # the session survived

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from tenantcore.api.deps import CallerDep, RuntimeDep, TenantId
 from tenantcore.api.openapi import MICROSOFT, refusals
+from tenantcore.errors import TenantCoreError, from_microsoft
+from tenantcore.microsoft.errors import MicrosoftError
 from tenantcore.tenants import service
 from tenantcore.tenants.schemas import ConnectTenant, ConsentUrl, SyncResult, TenantList, TenantOut
+from tenantcore.web.consent_page import consent_page, wants_html
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
 
@@ -67,14 +70,26 @@ async def consent_url(runtime: RuntimeDep, caller: CallerDep) -> ConsentUrl:
 )
 async def consent_callback(
     runtime: RuntimeDep,
+    request: Request,
     state: Annotated[str | None, Query(max_length=2048)] = None,
     tenant: Annotated[str | None, Query(max_length=64)] = None,
     admin_consent: Annotated[str | None, Query(max_length=16)] = None,
     error: Annotated[str | None, Query(max_length=256)] = None,
     error_description: Annotated[str | None, Query(max_length=2048)] = None,
-) -> TenantOut:
-    """Where Microsoft sends the admin back; the signed `state` says which account asked."""
-    return await service.consent_callback(runtime, state, tenant, admin_consent, error, error_description)
+) -> TenantOut | Response:
+    """Where Microsoft sends the admin back; the signed `state` says which account asked.
+
+    A browser (`Accept: text/html`) gets the outcome as a page with a link into the app; API
+    clients get JSON."""
+    if not wants_html(request):
+        return await service.consent_callback(runtime, state, tenant, admin_consent, error, error_description)
+    try:
+        connected = await service.consent_callback(runtime, state, tenant, admin_consent, error, error_description)
+    except TenantCoreError as exc:
+        return consent_page(request, None, exc)
+    except MicrosoftError as exc:
+        return consent_page(request, None, from_microsoft(exc))
+    return consent_page(request, connected)
 
 
 @router.get("/{tenant_id:tenant_id}", response_model=TenantOut)
