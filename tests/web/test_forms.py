@@ -28,6 +28,18 @@ def test_csv_first_column_with_or_without_a_header():
     assert forms.csv_names(b"domain,owner\na.example.com,x\n\nb.example.com\n") == ["a.example.com", "b.example.com"]
     assert forms.csv_names(b"a.example.com;x\nb.example.com\n") == ["a.example.com;x", "b.example.com"]
     assert forms.csv_names(b"") == []
+    # Old Mac line endings (CR only) and Windows ones, as registrar exports have them.
+    assert forms.csv_names(b"cr-one.com\rcr-two.com\r") == ["cr-one.com", "cr-two.com"]
+    assert forms.csv_names(b"domain\r\ncrlf.com\r\n") == ["crlf.com"]
+    with pytest.raises(forms.UnreadableCsv, match="not a CSV file"):
+        forms.csv_names(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+
+
+def test_pasted_lists_skip_comment_lines():
+    assert forms.split_names("# client 7\na.example.com\n  # b.example.com is not ours\nc.example.com") == [
+        "a.example.com",
+        "c.example.com",
+    ]
     assert forms.unique(["A.example.com", "a.example.com.", "b.example.com"]) == ["A.example.com", "b.example.com"]
 
 

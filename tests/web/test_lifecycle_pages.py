@@ -326,3 +326,18 @@ async def test_the_admin_back_from_consent_sees_the_outcome_and_a_way_into_the_a
     await expect(page.get_by_text("consent_declined")).to_be_visible()
     await page.get_by_role("link", name="Back to TenantCore").click()
     await expect(page.get_by_role("heading", name="Fleet")).to_be_visible()  # the session survived
+
+
+async def test_an_unreadable_csv_upload_is_a_message_not_a_crash(app: App, api):  # noqa: F811
+    tenant_id = (await api.post("/v1/tenants", json={"tenant_name": "Acme"})).json()["tenant_id"]
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+    page = await app.post(
+        f"/app/tenants/{tenant_id}/domains", {"domains": "typed.acme-corp.com"}, files={"csv": ("x.csv", png)}
+    )
+    assert page.status_code == 200 and page.url.path == f"/app/tenants/{tenant_id}"
+    assert any("not a CSV file this form can read" in f for f in flashes(page))
+    assert "typed.acme-corp.com" in page.text  # what was typed is kept in the textarea
+    cr_only = await app.post(
+        f"/app/tenants/{tenant_id}/domains", {"domains": ""}, files={"csv": ("mac.csv", b"cr-one.com\rcr-two.com\r")}
+    )
+    assert "2 added, 0 failed." in flashes(cr_only)

@@ -32,10 +32,13 @@ _DOTTED = re.compile(r"^[^\s.]+(\.[^\s.]+)+\.?$")
 
 
 def split_names(text: str) -> list[str]:
-    """One name per line; commas, semicolons and whitespace also separate names. A line whose
-    words are not all dotted names ('not a domain') is kept whole, so its error names what was typed."""
+    """One name per line; commas, semicolons and whitespace also separate names, and lines
+    starting with # are comments. A line whose words are not all dotted names ('not a domain')
+    is kept whole, so its error names what was typed."""
     names: list[str] = []
     for line in text.splitlines():
+        if line.lstrip().startswith("#"):  # a comment in a pasted list, as in the provider forms
+            continue
         for part in re.split(r"[,;]", line):
             part = part.strip()
             if not part:
@@ -104,10 +107,20 @@ def refused_names(results: Mapping[str, Any] | None) -> list[str]:
     return [name for name, ok, _ in results["rows"] if not ok] if results else []
 
 
+class UnreadableCsv(ValueError):
+    """The upload is not a CSV file the form can read (binary data, a NUL byte)."""
+
+
 def csv_names(data: bytes) -> list[str]:
-    """The first column of a CSV file; the first row is skipped when it is not a dotted name (a header)."""
+    """The first column of a CSV file; the first row is skipped when it is not a dotted name (a header).
+    Any line ending will do (registrar exports still use old Mac CRs); raises `UnreadableCsv`."""
+    if b"\x00" in data:  # no text file holds NUL: a spreadsheet or an image chosen by mistake
+        raise UnreadableCsv("The file is not a CSV file this form can read (it holds binary data).")
     text = data.decode("utf-8-sig", errors="replace")
-    rows = [row for row in csv.reader(io.StringIO(text)) if row and row[0].strip()]
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row and row[0].strip()]
+    except csv.Error as exc:
+        raise UnreadableCsv(f"The file is not a CSV file this form can read ({exc}).") from None
     names = [row[0].strip() for row in rows]
     if names and not _DOTTED.match(names[0]):
         names = names[1:]

@@ -199,11 +199,16 @@ async def add_domains(request: Request, caller: CallerDep, tenant_id: str) -> Re
     form = await checked_form(request)
     names = forms.split_names(str(form.get("domains") or ""))
     upload = form.get("csv")
+    back = RedirectResponse(f"/app/tenants/{tenant_id}", 303)
     if upload is not None and not isinstance(upload, str):
-        names += forms.csv_names(await upload.read())
+        try:
+            names += forms.csv_names(await upload.read())
+        except forms.UnreadableCsv as exc:
+            flash(request, "error", str(exc))
+            _keep_names(request, names)
+            return back
     names, cleaned = forms.clean_names(names)
     names = forms.unique(names)
-    back = RedirectResponse(f"/app/tenants/{tenant_id}", 303)
     if not names:
         flash(request, "error", "Type at least one domain or choose a CSV file.")
         return back
