@@ -139,7 +139,7 @@ def test_titles_read_as_sentences():
     assert title("publish_records", 11) == "Publish 11 records"  # not "11 record"
     assert title("awaiting_dns", 1) == "Awaiting DNS (1 record)"
     assert title("publish_dkim", 2) == "Publish 2 DKIM CNAMEs"
-    assert title("waiting_microsoft", 0) == "Waiting for Microsoft (automatic)"
+    assert title("waiting_microsoft", 0) == "Waiting for Microsoft"
     assert group_title("awaiting_dns") == "Awaiting DNS" and group_title("fix_dns") == "Fix DNS problems"
 
 

@@ -156,3 +156,16 @@ def test_a_form_url_belongs_to_the_nearest_page_above_it():
     )
     assert redirects.page_of("/app/dns-providers/{provider_id}/test", pages) == "/app/dns-providers"
     assert redirects.page_of("/app/logout", pages) == "/app" and redirects.page_of("/app/tenants", pages) == "/app"
+
+
+def test_a_bulk_failure_names_every_domain_and_the_first_reasons():
+    from tenantcore.web.problems import FAILURE_BUDGET, failure_message
+
+    failures = [(f"d{i}.example.com", f"The TXT record is not visible at d{i}.example.com yet.") for i in range(5)]
+    text = failure_message(failures)
+    assert text.startswith("5 failed: d0.example.com, d1.example.com, d2.example.com, d3.example.com, d4.example.com.")
+    assert "Why: d0.example.com: The TXT record is not visible at d0.example.com yet; d1.example.com:" in text
+    assert "d3.example.com: The" not in text and text.endswith("; 2 more on their domains' pages.")
+    assert failure_message(failures[:1]).endswith("at d0.example.com yet.")
+    many = failure_message([(f"domain-{i:03d}.example.com", "refused") for i in range(100)])
+    assert len(many) == FAILURE_BUDGET and many.endswith("…")

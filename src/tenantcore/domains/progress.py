@@ -235,7 +235,7 @@ ACTIONS: Final[dict[Action, ActionInfo]] = {
         "first {grace}; TenantCore verifies the domain by itself once the TXT record is visible.",
     ),
     Action.WAITING_MICROSOFT: ActionInfo(
-        "Waiting for Microsoft (automatic)",
+        "Waiting for Microsoft",
         True,
         "verify",
         7,
@@ -243,7 +243,7 @@ ACTIONS: Final[dict[Action, ActionInfo]] = {
         "by itself; nothing to do. Verify now to skip the wait.",
     ),
     Action.CHECK_PENDING: ActionInfo(
-        "First DNS check (automatic)", True, "check", 8, "TenantCore is running the domain's first DNS check."
+        "First DNS check", True, "check", 8, "TenantCore is running the domain's first DNS check."
     ),
     Action.HEALTHY: ActionInfo(
         "Healthy",

@@ -103,12 +103,12 @@ async def bulk(request: Request, caller: CallerDep) -> Response:
     runtime = runtime_of(request)
     gate = asyncio.Semaphore(BULK_CONCURRENCY)
 
-    async def one(tenant_id: str, name: str) -> str | None:
+    async def one(tenant_id: str, name: str) -> tuple[str, str] | None:
         async with gate:
             try:
                 await call(runtime, caller, tenant_id, name)
             except (TenantCoreError, MicrosoftError) as exc:
-                return f"{name}: {exc.message}"
+                return name, exc.message
             return None
 
     failures = [f for f in await asyncio.gather(*(one(t, n) for t, n in selected)) if f]
@@ -116,9 +116,24 @@ async def bulk(request: Request, caller: CallerDep) -> Response:
     if ok:
         flash(request, "ok", f"{ok} domain{'' if ok == 1 else 's'} {done}.")
     if failures:
-        shown = "; ".join(failures[:5]) + (f"; and {len(failures) - 5} more" if len(failures) > 5 else "")
-        flash(request, "error", f"{len(failures)} failed: {shown}"[:1200])
+        flash(request, "error", failure_message(failures))
     return RedirectResponse(back, 303)
+
+
+FAILURE_BUDGET = 1200  # characters: the flash travels in the session cookie (4 KB in all)
+REASONS_SHOWN = 3
+
+
+def failure_message(failures: list[tuple[str, str]]) -> str:
+    """Every failed domain by name, then the reasons of the first few (the rest are on each
+    domain's page): '5 failed: a.com, b.com, …. Why: a.com: …; b.com: …; 3 more on their pages.'"""
+    names = ", ".join(name for name, _ in failures)
+    reasons = "; ".join(f"{name}: {message.rstrip('.')}" for name, message in failures[:REASONS_SHOWN])
+    more = len(failures) - REASONS_SHOWN
+    text = f"{len(failures)} failed: {names}. Why: {reasons}" + (
+        f"; {more} more on their domains' pages." if more > 0 else "."
+    )
+    return text if len(text) <= FAILURE_BUDGET else text[: FAILURE_BUDGET - 1] + "…"
 
 
 async def _zones_of(request: Request, caller: Caller, selected: list[tuple[str, str]]) -> Response:
