@@ -30,6 +30,13 @@ async def test_auth_codes(service):
             response = await anonymous.get("/v1/tenants", headers={"Authorization": header})
             assert response.status_code == 401, header
             assert code(response) == expected, header
+        # The scheme is case-insensitive (RFC 9110 11.1), on FastAPI's routes and the fast list alike.
+        key = service.keys["test"]
+        for scheme in ("bearer", "BEARER"):
+            headers = {"Authorization": f"{scheme} {key}"}
+            assert (await anonymous.get("/v1/tenants", headers=headers)).status_code == 200, scheme
+            listed = await anonymous.get(f"/v1/tenants/{UNKNOWN}/domains", headers=headers)
+            assert code(listed) == "tenant_not_found", scheme  # past authentication
 
 
 async def test_spec_error_codes(api, service, tenant_id):

@@ -37,14 +37,15 @@ async def create_key(session: AsyncSession, secret: bytes, account_id: str, mode
 
 def bearer_token(authorization: str | None) -> str:
     """The API key out of an Authorization header, or the 401 that says what is wrong with it."""
-    if authorization is None or not authorization.startswith("Bearer"):
+    # The scheme is case-insensitive (RFC 9110 11.1): "bearer" and "BEARER" are Bearer.
+    if authorization is None or authorization[:6].lower() != "bearer":
         raise TenantCoreError(
             401,
             "invalid_auth_header",
             "Send the API key as 'Authorization: Bearer tc_live_…' (or tc_test_… for the sandbox).",
         )
     scheme, _, token = authorization.partition(" ")
-    if scheme != "Bearer":
+    if scheme.lower() != "bearer":
         raise TenantCoreError(401, "invalid_auth_header", "The Authorization header must use the Bearer scheme.")
     token = token.strip()
     if not token:
