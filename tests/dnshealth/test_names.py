@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tenantcore.dnshealth.names import (
@@ -64,6 +66,10 @@ def test_domains_are_normalised(typed, stored):
         "acme.local",
         "acme.localhost",
         "x.xn--notatld",
+        "a_b.com",  # DNS takes it, Microsoft 365 does not
+        "co.uk",  # public suffixes: nobody owns them
+        "github.io",
+        "mail.acmecorp.com:25",
     ],
 )
 def test_bad_domains_are_refused_with_a_code(typed):
@@ -97,3 +103,21 @@ def test_a_name_only_looked_up_need_not_meet_the_rules_for_new_names():
     assert parse_domain(_long_name(240), new=False) == _long_name(240)
     with pytest.raises(InvalidDomain):
         parse_domain("acme..com", new=False)
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("2001:db8::1", "is an IP address"),
+        ("[2001:db8::1]", "is an IP address"),
+        ("192.0.2.1", "is an IP address"),
+        ("mail.acmecorp.com:25", "a port (like :25) is not part of a domain name"),
+        ("a.com\r\nX-Injected: 1", "has characters a host name cannot use"),
+        ("co.uk", "is a public suffix: names are registered under it (e.g. yourname.co.uk)"),
+        ("send_mail.acmecorp.com", "Label 'send_mail' has an underscore"),
+    ],
+)
+def test_each_refusal_says_what_is_wrong(typed, says):
+    with pytest.raises(InvalidDomain, match=re.escape(says)):
+        parse_domain(typed)
+    assert parse_domain("acme.github.io") == "acme.github.io"  # a name under a public suffix is fine

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from functools import lru_cache
 
 import dns.exception
@@ -71,6 +73,7 @@ class InvalidDomain(ValueError):
         self.message = message
 
 
+_WITH_PORT = re.compile(r"[^\s:]+:\d*")
 _LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 # The longest names we publish under a domain: `selector1._domainkey.` (selector2 is as long)
 # and `_dmarc.`. Each must stay within DNS's 253 characters, so the domain may be 232 at most.
@@ -111,8 +114,10 @@ def parse_domain(text: str, *, new: bool = True) -> str:
     except (ValueError, dns.exception.DNSException, UnicodeError) as exc:
         raise InvalidDomain("invalid_domain", f"'{raw}' is not a valid domain name ({exc}).") from exc
     labels = ascii_name.split(".")
-    if all(label.isdigit() for label in labels) or ":" in raw:
+    if all(label.isdigit() for label in labels) or _is_ip(raw):
         raise InvalidDomain("invalid_domain", f"'{raw}' is an IP address, not a domain.")
+    if _WITH_PORT.fullmatch(raw):
+        raise InvalidDomain("invalid_domain", f"'{raw}' has a ':'; a port (like :25) is not part of a domain name.")
     for label in labels:
         if not label or len(label) > 63:
             raise InvalidDomain("invalid_domain", f"Label '{label}' must be 1 to 63 characters.")
@@ -132,12 +137,32 @@ def parse_domain(text: str, *, new: bool = True) -> str:
             f"The domain is {len(ascii_name)} characters; at most {MAX_DOMAIN_LENGTH} leave room for "
             f"its DNS records ({LONGEST_PREFIX}… must stay within 253).",
         )
+    # DNS allows '_' (_dmarc, _domainkey), but a host name, and so a domain Microsoft 365 adds,
+    # is letters, digits and hyphens only: Microsoft refuses the rest.
+    if underscored := next((label for label in labels if "_" in label), None):
+        raise InvalidDomain(
+            "invalid_domain", f"Label '{underscored}' has an underscore: a domain is letters, digits and hyphens."
+        )
     tld = labels[-1]
-    if not (tld.isalpha() or (tld.startswith("xn--") and "_" not in tld)):
+    if not (tld.isalpha() or tld.startswith("xn--")):
         raise InvalidDomain("invalid_domain", f"'.{tld}' is not a top-level domain: letters only (or xn--).")
     if not is_known_tld(tld):
         raise InvalidDomain("invalid_domain", f"'.{tld}' is not a top-level domain (not in the public suffix list).")
+    if _PSL.is_public(ascii_name):
+        # co.uk, github.io: names are registered under it, nobody owns it; its zone file would be nonsense.
+        raise InvalidDomain(
+            "invalid_domain",
+            f"'{ascii_name}' is a public suffix: names are registered under it (e.g. yourname.{ascii_name}).",
+        )
     return ascii_name
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 def is_microsoft_domain(name: str) -> bool:
