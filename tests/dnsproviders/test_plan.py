@@ -44,6 +44,8 @@ async def test_an_empty_zone_gets_every_record_created_once() -> None:
     assert sorted(apex_txt.values) == ["MS=ms12345678", "v=spf1 include:spf.protection.outlook.com -all"]
     assert len(p.writes) == 5  # apex TXT, MX, two CNAMEs, DMARC: one write per record set
     assert sum(len(v) for v in p.owned.values()) == 6
+    # "Current" is what the provider serves, also for the SPF that shares the MS= TXT's name.
+    assert all(r.current == () for r in p.records), [(r.purpose, r.current) for r in p.records]
 
 
 async def test_a_zone_already_right_plans_nothing() -> None:
@@ -61,6 +63,7 @@ async def test_spf_is_merged_keeping_other_mechanisms_and_all() -> None:
     assert spf.action is Action.UPDATE
     merged = "v=spf1 include:_spf.google.com ip4:192.0.2.1 include:spf.protection.outlook.com ~all"
     assert merged in spf.after and "google-site-verification=x" in spf.after
+    assert spf.current == ("v=spf1 include:_spf.google.com ip4:192.0.2.1 ~all", "google-site-verification=x")
     assert sum(v.startswith("v=spf1") for v in spf.after) == 1  # one SPF record per name, always
     owned = p.owned[(D, "TXT")]
     assert Owned(D, "TXT", merged, "v=spf1 include:_spf.google.com ip4:192.0.2.1 ~all") in owned

@@ -156,7 +156,9 @@ async def make_plan(
     for record in wanted:
         key = (record.name, record.rtype)
         values = after.setdefault(key, [])
-        before = tuple(values)
+        # What the provider serves now: a second record at the same name and type (the SPF
+        # beside the MS= TXT) is decided against the running `values`, but shown against this.
+        before = tuple(current[key].values) if key in current else ()
         other_types = sorted(t for (n, t), v in after.items() if n == record.name and t != record.rtype and v)
         mine = {o.value for o in owned_by_key.get(key, [])}
         decision = await _decide(record, values, other_types, mine, count_lookups, replace_mx)
