@@ -341,3 +341,19 @@ async def test_an_unreadable_csv_upload_is_a_message_not_a_crash(app: App, api):
         f"/app/tenants/{tenant_id}/domains", {"domains": ""}, files={"csv": ("mac.csv", b"cr-one.com\rcr-two.com\r")}
     )
     assert "2 added, 0 failed." in flashes(cr_only)
+
+
+async def test_app_errors_are_pages_not_the_apis_json(app: App, api):  # noqa: F811
+    missing = await app.get("/app/no/such/page")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "There is no page at /app/no/such/page." in missing.text
+    assert "Sign out" in missing.text  # the app's header, for the signed-in operator
+    tenant_id = (await api.post("/v1/tenants", json={"tenant_name": "Acme"})).json()["tenant_id"]
+    export = b"domain\n" + b"".join(b"name-%05d.example.com\n" % i for i in range(4000))  # ~90 KB
+    too_large = await app.client.post(
+        f"/app/tenants/{tenant_id}/domains", data={"csrf": app.csrf}, files={"csv": ("export.csv", export)}
+    )
+    assert too_large.status_code == 413 and too_large.headers["content-type"].startswith("text/html")
+    assert "over 64 KiB" in too_large.text and "at most 100 domains" in too_large.text
+    # API clients keep the JSON.
+    assert (await api.get("/v1/no/such/route")).json()["detail"]["code"] == "not_found"

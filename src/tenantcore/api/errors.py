@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tenantcore.api import openapi
 from tenantcore.errors import TenantCoreError, database_unavailable, from_microsoft
 from tenantcore.microsoft import errors as ms
+from tenantcore.web.session import app_error_page, is_page
 
 log = logging.getLogger("tenantcore.api")
 
@@ -24,7 +25,9 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
 
 def _response(
     request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
+) -> Response:
+    if is_page(request):  # a person in the app, not an API client: a page, not JSON
+        return app_error_page(request, status, code, message, headers)
     return JSONResponse(error_body(code, message), status, headers=headers)
 
 
@@ -42,11 +45,11 @@ _STATUS_CODES = {
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(TenantCoreError)
-    async def _domain_error(request: Request, exc: TenantCoreError) -> JSONResponse:
+    async def _domain_error(request: Request, exc: TenantCoreError) -> Response:
         return _response(request, exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(ms.MicrosoftError)
-    async def _microsoft(request: Request, exc: ms.MicrosoftError) -> JSONResponse:
+    async def _microsoft(request: Request, exc: ms.MicrosoftError) -> Response:
         log.warning(
             "Microsoft error on %s: %s (%s, client-request-id %s)",
             request.url.path,
@@ -70,13 +73,15 @@ def install(app: FastAPI) -> None:
             return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         message = {
-            404: f"No route {request.method} {request.url.path}.",
+            404: f"There is no page at {request.url.path}."
+            if is_page(request)
+            else f"No route {request.method} {request.url.path}.",
             405: f"{request.method} is not allowed on {request.url.path}.",
         }.get(exc.status_code, str(exc.detail))
         return _response(request, exc.status_code, code, message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         first = errors[0] if errors else {}
         if first.get("type") == "json_invalid":
@@ -88,7 +93,7 @@ def install(app: FastAPI) -> None:
         return _response(request, 400, "invalid_request", message)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         unavailable = database_unavailable(exc)
         if unavailable is not None:
             return _response(request, 503, unavailable.code, unavailable.message, unavailable.headers)

@@ -96,8 +96,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
+        page = _is_app_page(scope["path"])
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await _too_large(send, self.limit)
+            await _too_large(send, self.limit, page)
             return
         seen = 0
         exceeded = False
@@ -124,7 +125,7 @@ class BodyLimitMiddleware:
             await self.app(scope, limited, unless_exceeded)
         if exceeded:
             await _drain(receive, ended)
-            await _too_large(send, self.limit)
+            await _too_large(send, self.limit, page)
 
 
 async def _drain(receive: Receive, ended: bool, cap: int = 16 * 1024 * 1024) -> None:
@@ -143,14 +144,35 @@ class _TooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body: Any = {"detail": {"code": "payload_too_large", "message": f"The request body is over {limit} bytes."}}
-    data = json.dumps(body).encode()
+def _is_app_page(path: str) -> bool:
+    return (path == "/app" or path.startswith("/app/")) and not path.startswith("/app/static/")
+
+
+# For a form in the app (a CSV upload): a page, before any handler or session exists.
+_TOO_LARGE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Too large (413) · TenantCore</title><link rel="stylesheet" href="/app/static/app.css"></head>
+<body><header><a class="brand" href="/app">TenantCore</a></header><main id="main"><div class="card">
+<h1>Too large</h1><p role="alert">What you sent is over {kib} KiB. A CSV file of domains needs only its first
+column, and one upload adds at most 100 domains: split the file, or paste the names.</p>
+<p><a href="/app">Back to the fleet</a></p>
+</div></main></body></html>
+"""
+
+
+async def _too_large(send: Send, limit: int, page: bool = False) -> None:
+    if page:
+        data = _TOO_LARGE_PAGE.replace("{kib}", str(limit // 1024)).encode()
+        kind = b"text/html; charset=utf-8"
+    else:
+        body: Any = {"detail": {"code": "payload_too_large", "message": f"The request body is over {limit} bytes."}}
+        data = json.dumps(body).encode()
+        kind = b"application/json"
     await send(
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())],
+            "headers": [(b"content-type", kind), (b"content-length", str(len(data)).encode())],
         }
     )
     await send({"type": "http.response.body", "body": data})

@@ -172,9 +172,40 @@ def render(
     return templates.TemplateResponse(request, name, context, status_code=status)
 
 
+_TITLES = {
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not here",
+    413: "Too large",
+    429: "Slow down",
+    503: "Unavailable",
+}
+
+
 def error_page(request: Request, caller: Caller | None, error: TenantCoreError) -> HTMLResponse:
-    title = {403: "Not allowed", 404: "Not found"}.get(error.status, "Something went wrong")
-    return render(request, "error.html", caller, error.status, code=error.status, title=title, message=error.message)
+    title = _TITLES.get(error.status, "Something went wrong")
+    response = render(
+        request, "error.html", caller, error.status, code=error.status, title=title, message=error.message
+    )
+    response.headers.update(error.headers or {})
+    return response
+
+
+def is_page(request: Request) -> bool:
+    """A request for one of the app's pages (not its static files): errors answer as pages."""
+    path = request.url.path
+    return (path == "/app" or path.startswith("/app/")) and not path.startswith("/app/static/")
+
+
+def app_error_page(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None
+) -> HTMLResponse:
+    """An error the API's handlers met on an app page (no route, a body over the limit, a
+    bug): the error page with the app's header, for whoever the session says is signed in.
+    The session is read, not checked against the keys: the page only shows the navigation."""
+    data = request.session.get("caller") if "session" in request.scope else None
+    caller = Caller(data["account_id"], data["mode"], data["key_id"]) if data else None
+    return error_page(request, caller, TenantCoreError(status, code, message, headers=headers))
 
 
 def install(app: FastAPI) -> None:
