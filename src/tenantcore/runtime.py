@@ -9,10 +9,13 @@ it is in.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -79,12 +82,22 @@ class ModeEnv:
             await self._clients.aclose()
 
 
+def _create_private(path: Path) -> None:
+    """Create the embedded database file readable by its owner only (0600, like secret.key): it
+    holds the encrypted tenant credentials and the keys' HMACs. SQLite gives its -wal and -shm
+    files the database file's permissions. An existing file is left as it is."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Process-wide: the records every part of this process recommends (checks, publishing, exports).
         configure_dmarc_rua(settings.dmarc_rua)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if settings.database_url is None:
+            _create_private(settings.data_dir / "tenantcore.db")
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
         self.secret = load_or_create_secret(settings.data_dir / "secret.key", secret)
         self.engine: AsyncEngine = create_engine(settings.db_url, settings.db_pool_size)

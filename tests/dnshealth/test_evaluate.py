@@ -19,7 +19,7 @@ from tenantcore.dnshealth.catalogue import CATALOGUE
 from tenantcore.dnshealth.evaluate import Observations, SpfWalk, evaluate
 from tenantcore.dnshealth.findings import Severity
 from tenantcore.dnshealth.lookup import Outcome
-from tenantcore.dnshealth.records import ExpectedRecords
+from tenantcore.dnshealth.records import ExpectedRecords, build_expected_records
 from tenantcore.dnshealth.report import MISSING
 from tenantcore.dnshealth.report import UNKNOWN as STATUS_UNKNOWN
 from tenantcore.dnshealth.spf import SpfProblem
@@ -41,8 +41,13 @@ from .answers import (
     mx,
     selectors,
 )
+from .m365 import service_records, verification_records
 
 SUB = f"mail.{D}"
+# Before verification: Microsoft has issued the verification and service records, no DKIM keys yet.
+NOT_ISSUED = build_expected_records(
+    D, verification=verification_records(D), service=service_records(D), dmarc_rua=f"dmarc@{D}"
+)
 OK, INFO, WARNING, ERROR, UNKNOWN = Severity.OK, Severity.INFO, Severity.WARNING, Severity.ERROR, Severity.UNKNOWN
 
 
@@ -347,6 +352,22 @@ TABLE = [
         healthy(selectors=selectors(selector1=None, selector2=None)),
         {("dkim_selector_missing", ERROR)},
         {"dkim_status": MISSING, "ready_to_enable": False},
+    ),
+    case(
+        "dkim-not-issued-before-verification-is-info",  # nobody can publish them yet
+        healthy(selectors=selectors(selector1=None, selector2=None)),
+        {("dkim_selector_not_issued", INFO)},
+        {"dkim_status": MISSING, "ready_to_enable": False, "grade": INFO},
+        not_found={"dkim_selector_missing"},
+        expected=NOT_ISSUED,
+        is_verified=False,
+    ),
+    case(
+        "dkim-issued-before-verification-is-an-error",  # the CNAMEs are known: publish them
+        healthy(selectors=selectors(selector1=None, selector2=None)),
+        {("dkim_selector_missing", ERROR)},
+        not_found={"dkim_selector_not_issued"},
+        is_verified=False,
     ),
     case(
         "dkim-selector-mismatch",

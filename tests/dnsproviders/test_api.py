@@ -208,3 +208,5 @@ async def test_providers_cannot_reach_into_the_network_or_the_disk(service: Serv
     assert (await api.post("/v1/dns-providers", json=slow)).json()["detail"]["code"] == "dns_provider_config_invalid"
     sandbox = await api.post("/v1/dns-providers", json={"name": "s", "kind": "sandbox", "config": {"x": 1}})
     assert sandbox.status_code == 400
+    traversal = await api.post("/v1/dns-providers", json={"name": "s", "kind": "sandbox", "zone": "../../etc"})
+    assert traversal.status_code == 400 and traversal.json()["detail"]["code"] == "invalid_zone"

@@ -426,6 +426,14 @@ DKIM_SELECTOR_NOT_CNAME = FindingKind(
 DKIM_SELECTOR_MISSING = FindingKind(
     "dkim_selector_missing", Severity.ERROR, "dkim", "No CNAME at {name}.", _PUBLISH_DKIM
 )
+DKIM_SELECTOR_NOT_ISSUED = FindingKind(
+    "dkim_selector_not_issued",
+    Severity.INFO,
+    "dkim",
+    "No CNAME at {name} yet: Microsoft issues the domain's DKIM keys once it is verified.",
+    "Nothing to do yet: after verification TenantCore lists the two DKIM CNAMEs to publish "
+    "(or publishes them through your DNS provider).",
+)
 DKIM_OK = FindingKind("dkim_ok", Severity.OK, "dkim", "Both DKIM selector CNAMEs point at Microsoft 365.")
 
 

@@ -78,7 +78,7 @@ def evaluate(
     mx_status, mx_is_microsoft, mx_findings = judge_mx(obs, expected)
     spf_status, spf_findings = judge_spf(obs, expected, mx_is_microsoft)
     dmarc_status, dmarc_findings = judge_dmarc(obs, expected)
-    dkim_status, selectors, dkim_findings = judge_dkim(obs, expected)
+    dkim_status, selectors, dkim_findings = judge_dkim(obs, expected, is_verified)
     blocklist_status, blocklist_findings = judge_blocklists(obs)
     findings = [
         *judge_verification(obs, expected, is_verified),

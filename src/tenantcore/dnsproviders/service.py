@@ -112,6 +112,8 @@ async def connect(runtime: Runtime, caller: Caller, body: ConnectDnsProvider) ->
             raise TenantCoreError(
                 400, "dns_provider_config_invalid", "The sandbox provider takes no config or credentials."
             )
+        if body.zone is not None:
+            _zone_name(body.zone)  # not read (the sandbox holds every zone), but no nonsense is taken
         provider: DnsProvider = sandbox_provider(runtime)
     else:
         if body.zone is None:

@@ -28,8 +28,13 @@ def _selector_ok(selector: str, target: str, expected: ExpectedRecords | None) -
     return bool(match) and f"selector{match.group('n')}" == selector  # selector1 must not point at key 2
 
 
-def judge_dkim(obs: Observations, expected: ExpectedRecords | None) -> tuple[str, dict[str, str], list[Finding]]:
-    """(dkim_status, each selector's state, findings)."""
+def judge_dkim(
+    obs: Observations, expected: ExpectedRecords | None, is_verified: bool | None = None
+) -> tuple[str, dict[str, str], list[Finding]]:
+    """(dkim_status, each selector's state, findings). A domain Microsoft has not verified yet,
+    whose DKIM keys are not issued, is missing its CNAMEs as expected: an info, not an error
+    (nobody can publish them yet; a report that says "error" there sends operators hunting)."""
+    not_issued = is_verified is False and not (expected and any(expected.dkim_targets.values()))
     findings: list[Finding] = []
     states: dict[str, str] = {}
     wrong: list[str] = []
@@ -55,11 +60,13 @@ def judge_dkim(obs: Observations, expected: ExpectedRecords | None) -> tuple[str
         else:
             states[selector] = MISSING
             probe = obs.selector_txt.get(selector)  # a TXT where the CNAME belongs
-            kind = (
-                catalogue.DKIM_SELECTOR_NOT_CNAME
-                if probe is not None and probe.found
-                else catalogue.DKIM_SELECTOR_MISSING
-            )
+            if probe is not None and probe.found:
+                kind = catalogue.DKIM_SELECTOR_NOT_CNAME
+            elif not_issued:
+                findings.append(catalogue.DKIM_SELECTOR_NOT_ISSUED(name=name))
+                continue
+            else:
+                kind = catalogue.DKIM_SELECTOR_MISSING
             findings.append(kind(name=name, where=where(name), key=wanted or catalogue.any_dkim_key(selector)))
     values = list(states.values())
     if values.count(PROPAGATED) == len(values):
