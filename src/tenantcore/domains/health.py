@@ -205,7 +205,6 @@ def changes(
             message = f"{report.domain} went from {before_grade} to {report.grade.value}: {', '.join(problems)}."
             out.append(("domain.degraded", message, data))
         else:
-            out.append(
-                ("domain.recovered", f"{report.domain} is back to {report.grade.value} (was {before_grade}).", data)
-            )
+            # Not "back to": the first time a new domain's records are all right is a recovery too.
+            out.append(("domain.recovered", f"{report.domain} is {report.grade.value} now (was {before_grade}).", data))
     return out
