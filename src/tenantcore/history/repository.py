@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, case, cast, delete, func, insert, select, type_coerce, update
+from sqlalchemy import String, and_, bindparam, case, cast, delete, func, insert, not_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import JSON
@@ -15,7 +15,9 @@ from sqlalchemy.types import JSON
 from tenantcore.accounts.service import Caller
 from tenantcore.db import now
 from tenantcore.dnshealth import HEALTHY, PROBLEMS
+from tenantcore.domains import progress
 from tenantcore.domains.models import Domain
+from tenantcore.domains.progress import Action
 from tenantcore.domains.states import LISTED
 from tenantcore.history.models import DomainHealthDay, FleetHealthDay, HealthTransition
 from tenantcore.history.record import KEEP_TRANSITIONS, DayTotals, Moved, blocklisted, day_start
@@ -182,16 +184,21 @@ async def fleet_days(session: AsyncSession, caller: Caller, since: date) -> list
 # --- the fleet snapshot ---------------------------------------------------------------------
 
 
-async def fleet_counts(session: AsyncSession, modes: Sequence[str]) -> dict[tuple[str, str], dict[str, int]]:
+async def fleet_counts(
+    session: AsyncSession, modes: Sequence[str], at: datetime, grace: float
+) -> dict[tuple[str, str], dict[str, int]]:
     """Listed domains per (account, mode) by health, and how many are blocklisted, in two
-    aggregate reads (the second only over rows whose stored health mentions blocklists)."""
+    aggregate reads (the second only over rows whose stored health mentions blocklists).
+    A new domain awaiting DNS (`progress.shown`, within `grace` seconds) is not a problem
+    here either, as on the fleet page's cards: it counts with the unknown."""
+    awaiting = progress.shown_sql(Domain.next_action, Domain.created_at, at, grace) == Action.AWAITING_DNS.value
     query = (
         select(
             Domain.account_id,
             Domain.mode,
             func.count().label("domains"),
             func.count(case((Domain.grade.in_(HEALTHY), 1))).label("healthy"),
-            func.count(case((Domain.grade.in_(PROBLEMS), 1))).label("problems"),
+            func.count(case((and_(Domain.grade.in_(PROBLEMS), not_(awaiting)), 1))).label("problems"),
         )
         .where(Domain.state.in_(LISTED), Domain.mode.in_(modes))
         .group_by(Domain.account_id, Domain.mode)
@@ -199,7 +206,7 @@ async def fleet_counts(session: AsyncSession, modes: Sequence[str]) -> dict[tupl
     out: dict[tuple[str, str], dict[str, int]] = {}
     for row in (await session.execute(query)).all():
         counts = {"domains": row.domains, "healthy": row.healthy, "problems": row.problems, "blocklisted": 0}
-        counts["unknown"] = row.domains - row.healthy - row.problems  # unknown, or not checked yet
+        counts["unknown"] = row.domains - row.healthy - row.problems  # unknown, not checked yet, awaiting DNS
         out[(row.account_id, row.mode)] = counts
     raw = type_coerce(Domain.health, JSON)  # the stored JSON as is: fields StoredHealth does not know yet too
     listed = select(Domain.account_id, Domain.mode, raw).where(

@@ -79,7 +79,7 @@ async def upkeep(runtime: Runtime, modes: tuple[str, ...]) -> None:
     dropping what is older than `KEEP_DAYS`."""
     at = now()
     async with runtime.transaction() as session:
-        counts = await repository.fleet_counts(session, modes)
+        counts = await repository.fleet_counts(session, modes, at, runtime.settings.dns_grace)
         await repository.store_fleet_day(session, at.date(), counts)
     async with runtime.transaction() as session:
         await repository.prune(session, at.date() - timedelta(days=KEEP_DAYS))

@@ -109,7 +109,10 @@ def domain_timeline(history: DomainHistory) -> Chart:
     for t in history.transitions:
         x = LEFT + PLOT_W * min(1.0, max(0.0, (t.at - start).total_seconds() / span))
         old, new = grade_class(t.from_grade), grade_class(t.to_grade)
-        cls = "fixed" if new == "healthy" else "broke" if new == "problem" or old == "healthy" else "moved"
+        if old == new:  # info → ok, warning → error: a move within the same class
+            cls = "moved"
+        else:
+            cls = "fixed" if new == "healthy" else "broke" if new == "problem" or old == "healthy" else "moved"
         why = f": broke by {', '.join(t.broke)}" if t.broke else ""
         why += f"; fixed {', '.join(t.fixed)}" if t.fixed else ""
         chart.markers.append(Marker(round(x, 1), cls, f"{t.at:%Y-%m-%d %H:%M} UTC: {t.from_grade} → {t.to_grade}{why}"))
@@ -131,8 +134,8 @@ def fleet_chart(history: FleetHistory) -> Chart:
     else:
         desc = (
             f"On {latest.day}: {latest.domains} domains, {latest.healthy} healthy, {latest.problems} with problems, "
-            f"{latest.unknown} unknown, {latest.blocklisted} blocklisted; over the last {count} days problems peaked "
-            f"at {max(d.problems for d in history.daily)}."
+            f"{latest.unknown} unknown or awaiting DNS, {latest.blocklisted} blocklisted; "
+            f"over the last {count} days problems peaked at {max(d.problems for d in history.daily)}."
         )
     chart = Chart(f"Fleet health over the last {count} days", desc)
     start = datetime.combine(history.since, datetime.min.time(), tzinfo=now().tzinfo)
@@ -151,7 +154,7 @@ def fleet_chart(history: FleetHistory) -> Chart:
                 rects.append(Rect(x, y, w, h, cls))
         chart.columns.append(
             Column(
-                f"{day}: {d.healthy} healthy, {d.problems} with problems, {d.unknown} unknown, "
+                f"{day}: {d.healthy} healthy, {d.problems} with problems, {d.unknown} unknown or awaiting DNS, "
                 f"{d.blocklisted} blocklisted",
                 rects,
             )
