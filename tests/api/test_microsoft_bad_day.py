@@ -125,6 +125,11 @@ async def test_the_consent_error_redirect_without_state_is_understood(service):
         assert odd.status_code == 400 and odd.json()["detail"]["code"] == "invalid_consent_state"
         bare = await anonymous.get("/v1/tenants/callback")
         assert bare.status_code == 400 and bare.json()["detail"]["code"] == "invalid_consent_state"
+        refused = await anonymous.get("/v1/tenants/callback", params={"admin_consent": "False", "state": "x.y"})
+        assert refused.json()["detail"] == {
+            "code": "consent_declined",
+            "message": "Admin consent was not granted (admin_consent=False).",
+        }
 
 
 async def test_reads_right_after_a_write_wait_for_replication(tmp_path):

@@ -410,15 +410,19 @@ async def consent_callback(
     error_description: str | None,
 ) -> TenantOut:
     # Microsoft's error redirect may carry no state at all: the refusal is the news.
-    if error or (admin_consent is not None and admin_consent != "True"):
+    if error:
+        raise TenantCoreError(400, "consent_declined", f"Admin consent was not granted: {error_description or error}")
+    if admin_consent is not None and admin_consent != "True":
         raise TenantCoreError(
-            400, "consent_declined", f"Admin consent was not granted: {error_description or error or 'no'}"
+            400, "consent_declined", f"Admin consent was not granted (admin_consent={admin_consent})."
         )
     payload = _unsign(runtime.secret, state) if state else None
     if payload is None:
         raise TenantCoreError(400, "invalid_consent_state", "The consent link is invalid or expired; start again.")
     if not tenant:
-        raise TenantCoreError(400, "consent_declined", "Microsoft did not say which tenant consented; start again.")
+        raise TenantCoreError(
+            400, "invalid_consent_state", "Microsoft's answer names no tenant (no tenant= in the link); start again."
+        )
     caller = Caller(str(payload["a"]), str(payload["m"]), key_id="")
     tenant_id = tenant_guid(tenant, "Microsoft returned a tenant id that is not a GUID.")
     return await connect(runtime, caller, ConnectTenant(tenant_id=UUID(tenant_id)), just_consented=True)
