@@ -154,8 +154,9 @@ async def test_the_whole_sandbox_flow_in_a_browser(browser, service):
 
     await page.get_by_role("button", name="Sign out").click()
     await expect(page).to_have_url(f"{service.url}/app/login")
-    await page.goto(f"/app/tenants/{await tenant_id_of_service(service)}")
-    await expect(page).to_have_url(f"{service.url}/app/login")
+    tenant_page = f"/app/tenants/{await tenant_id_of_service(service)}"
+    await page.goto(tenant_page)
+    await expect(page).to_have_url(f"{service.url}/app/login?next={tenant_page.replace('/', '%2F')}")
 
 
 async def tenant_id_of(page: Page) -> str:

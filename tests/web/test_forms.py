@@ -169,3 +169,25 @@ def test_a_bulk_failure_names_every_domain_and_the_first_reasons():
     assert failure_message(failures[:1]).endswith("at d0.example.com yet.")
     many = failure_message([(f"domain-{i:03d}.example.com", "refused") for i in range(100)])
     assert len(many) == FAILURE_BUDGET and many.endswith("…")
+
+
+def test_only_this_apps_pages_are_returned_to_after_sign_in():
+    from tenantcore.web.session import local_path, login_url
+
+    for ok in ("/app", "/app/tenants/x/domains/a.com", "/app/problems?tenant=x&page=2", "/app?q=acme"):
+        assert local_path(ok) == ok
+    for refused in (
+        None,
+        "",
+        "https://evil.example/app/",
+        "//evil.example/app/",
+        "/\\evil.example",
+        "/app@evil.example",
+        "/appx",
+        "/app/login?next=/app",
+        "/app/\nSet-Cookie: x",
+        "/app/" + "a" * 3000,
+    ):
+        assert local_path(refused) is None, refused
+    assert login_url("/app/problems?tenant=x") == "/app/login?next=%2Fapp%2Fproblems%3Ftenant%3Dx"
+    assert login_url(None) == "/app/login"

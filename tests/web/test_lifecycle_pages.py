@@ -357,3 +357,24 @@ async def test_app_errors_are_pages_not_the_apis_json(app: App, api):  # noqa: F
     assert "over 64 KiB" in too_large.text and "at most 100 domains" in too_large.text
     # API clients keep the JSON.
     assert (await api.get("/v1/no/such/route")).json()["detail"]["code"] == "not_found"
+
+
+async def test_a_link_opened_while_signed_out_is_where_signing_in_lands(browser, service):  # noqa: F811
+    async with service.client(service.keys["test"]) as api:
+        tenant_id = (await api.post("/v1/tenants", json={"tenant_name": "Acme"})).json()["tenant_id"]
+    page = await (await browser.new_context(base_url=service.url)).new_page()
+    await page.goto(f"/app/problems?tenant={tenant_id}")  # e.g. a link in a webhook's message
+    await expect(page).to_have_url(re.compile(r"/app/login\?next="))
+    await page.get_by_label("API key").fill("tc_test_" + "0" * 48)  # a wrong key first: the link is kept
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("alert")).to_be_visible()
+    await page.get_by_label("API key").fill(service.keys["test"])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page).to_have_url(f"{service.url}/app/problems?tenant={tenant_id}")
+    await expect(page.get_by_role("heading", name="Problems")).to_be_visible()
+    # Another site named in ?next= is ignored: the fleet, as always.
+    await page.context.clear_cookies()
+    await page.goto("/app/login?next=//evil.example/app/")
+    await page.get_by_label("API key").fill(service.keys["test"])
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Fleet")).to_be_visible()

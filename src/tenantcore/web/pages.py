@@ -30,6 +30,8 @@ from tenantcore.web.session import (
     checked_form,
     error_page,
     flash,
+    local_path,
+    login_url,
     render,
     runtime_of,
     sign_in,
@@ -59,7 +61,7 @@ CALLS = {
 
 @router.get("/login")
 async def login_page(request: Request) -> Response:
-    return render(request, "login.html", None)
+    return render(request, "login.html", None, next=local_path(request.query_params.get("next")))
 
 
 @router.post("/login")
@@ -74,6 +76,7 @@ async def login(request: Request) -> Response:
         flash(request, "error", f"Too many failed sign-ins from your address; try again in {refused.reset} s.")
         return RedirectResponse("/app/login", 303)
     form = await checked_form(request)  # a forged form is refused (403) like every other
+    wanted = local_path(str(form.get("next", "")))
     try:
         caller = await caller_of_key(runtime.sessions, runtime.secret, str(form.get("api_key", "")))
     except TenantCoreError as exc:
@@ -81,9 +84,9 @@ async def login(request: Request) -> Response:
             await limiter.failed(address)
         flash(request, "error", exc.message)
         # Post/redirect/get: the sign-in page again (the key is never kept), reloadable.
-        return RedirectResponse("/app/login", 303)
+        return RedirectResponse(login_url(wanted), 303)
     sign_in(request, caller)
-    return RedirectResponse("/app", 303)
+    return RedirectResponse(wanted or "/app", 303)
 
 
 @router.post("/logout")

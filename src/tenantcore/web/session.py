@@ -12,6 +12,7 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -133,6 +134,20 @@ class SignInRequired(Exception):
     """Raised by `signed_in` for a visitor without a live session: answered by the sign-in page."""
 
 
+def local_path(raw: str | None) -> str | None:
+    """`raw` when it is a page of this app to return to after signing in (a link from a webhook,
+    an e-mail, a bookmark), else None: never another site (`//evil`, `/\\evil`, a scheme)."""
+    if not raw or len(raw) > 2048 or not (raw == "/app" or raw.startswith(("/app/", "/app?"))):
+        return None
+    if "\\" in raw or any(c.isspace() or not c.isprintable() for c in raw) or raw.startswith("/app/login"):
+        return None
+    return raw
+
+
+def login_url(wanted: str | None) -> str:
+    return "/app/login" + (f"?{urlencode({'next': wanted})}" if wanted else "")
+
+
 async def signed_in(request: Request) -> Caller:
     """The signed-in caller (a page dependency); anyone else is sent to sign in."""
     data = request.session.get("caller")
@@ -211,7 +226,10 @@ def app_error_page(
 def install(app: FastAPI) -> None:
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, exc: SignInRequired) -> RedirectResponse:
-        return RedirectResponse("/app/login", 303)
+        # A page opened while signed out is where the operator lands after signing in.
+        url = request.url
+        wanted = local_path(url.path + (f"?{url.query}" if url.query else "")) if request.method == "GET" else None
+        return RedirectResponse(login_url(None if wanted == "/app" else wanted), 303)  # the fleet is the default
 
     @app.exception_handler(CsrfFailed)
     async def _csrf(request: Request, exc: CsrfFailed) -> HTMLResponse:
