@@ -115,3 +115,12 @@ async def test_domains_must_leave_room_for_their_records_and_end_in_a_real_tld(a
     for line in export.text.splitlines()[1:]:
         value = line.split("\t")[-1].split(" ")[-1]
         assert all(len(label) <= 63 for label in value.rstrip(".").split(".")), line
+
+
+def test_the_readme_lists_every_error_code_the_api_answers():
+    from pathlib import Path
+
+    from tenantcore.api.openapi import STATUS_OF
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert [code for code in STATUS_OF if f"`{code}`" not in readme] == []
