@@ -252,6 +252,8 @@ async def test_a_tenant_name_cannot_write_into_its_zone_file_and_search_takes_un
     assert "evil" in zone.splitlines()[0]  # the name stays in the one comment line
     assert not any(line.startswith(("$ORIGIN evil", "@ IN MX")) for line in zone.splitlines())
     assert "Acme_Corp" in (await app.client.get("/app?q=acme_corp")).text  # "_" is a character, not a wildcard
+    assert "Acme_Corp" in (await app.client.get(f"/app?q={tenant_id[:13]}")).text  # a tenant GUID finds it too
+    assert "Acme_Corp" not in (await app.client.get("/app?q=globex")).text
     found = await app.client.get("/app/problems?q=acme_corp")
     assert "mail.acme-corp.com" in found.text
     assert "mail.acme-corp.com" not in (await app.client.get("/app/problems?q=acme%25corp")).text

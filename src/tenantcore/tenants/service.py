@@ -100,14 +100,18 @@ FLEET_SORTS = ("name", "domains", "todo", "problems", "unknown", "oldest")
 
 
 async def fleet(runtime: Runtime, caller: Caller, q: str = "", sort: str = "name", desc: bool = False) -> FleetView:
-    """The caller's tenants with domain counts by health (those `q` matches in their name or
-    initial domain, sorted), and the totals over the whole fleet. One query: an account has at
+    """The caller's tenants with domain counts by health (those `q` matches in their name,
+    initial domain or tenant GUID, sorted), and the totals over the whole fleet. One query: an account has at
     most a few hundred tenants, searched and sorted here."""
     young_since = now() - timedelta(seconds=runtime.settings.dns_grace)
     async with runtime.sessions() as session:
         every = await repository.fleet(session, caller, young_since)
-    needle = q.lower()
-    rows = [t for t in every if needle in t.tenant_name.lower() or needle in t.tenant_domain] if q else every
+    needle = q.strip().lower()
+    rows = (
+        [t for t in every if needle in t.tenant_name.lower() or needle in t.tenant_domain or needle in t.tenant_id]
+        if needle
+        else every
+    )
     if sort in FLEET_SORTS and sort != "name":
         # Sorts are stable, so ties stay by name; tenants never checked (no oldest check) last.
         known = [t for t in rows if getattr(t, sort) is not None]
