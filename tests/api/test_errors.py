@@ -133,6 +133,10 @@ async def test_bad_input_gets_a_4xx_with_a_code(api, tenant_id):
         (api.post("/v1/tenants", json={"tenant_name": "   "}), 400, "invalid_request"),
         (api.post("/v1/tenants", json={"tenant_name": "Acme\n$ORIGIN evil.com."}), 400, "invalid_request"),
         (api.post("/v1/tenants", json={"tenant_name": "Acme\tCorp"}), 400, "invalid_request"),
+        # Booleans are JSON's true and false, not strings that look like them.
+        (api.post(f"{base}/{D}/dns/apply", json={"replace_mx": "true"}), 400, "invalid_request"),
+        (api.put(f"{base}/{D}/dns/provider", json={"auto_repair": "yes"}), 400, "invalid_request"),
+        (api.post("/v1/webhooks", json={"url": "https://example.com/h", "enabled": "on"}), 400, "invalid_request"),
         (api.get(f"{base}/{'a' * 300}.com/dns"), 400, "invalid_domain"),
         (api.get(f"{base}/bad..name/dns"), 400, "invalid_domain"),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 TENANT_EXAMPLE = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
 _MX_EXAMPLE = {
@@ -271,7 +271,9 @@ class DnsPlanOut(BaseModel):
 class ApplyDns(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    replace_mx: bool = Field(False, description="Replace MX hosts that are not Microsoft's (mail moves to Microsoft).")
+    replace_mx: StrictBool = Field(
+        False, description="Replace MX hosts that are not Microsoft's (mail moves to Microsoft)."
+    )
 
 
 class DnsApplyOut(BaseModel):
@@ -290,7 +292,7 @@ class LinkDns(BaseModel):
         description="A provider's id, 'auto' (the one holding the longest matching zone), null (none) "
         "or 'keep' (as it is: only auto_repair changes).",
     )
-    auto_repair: bool | None = Field(None, description="Apply the plan again when records drift at the provider.")
+    auto_repair: StrictBool | None = Field(None, description="Apply the plan again when records drift at the provider.")
 
 
 class DnsLinkOut(BaseModel):

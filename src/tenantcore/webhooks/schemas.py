@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from tenantcore.events.service import TYPES
 
@@ -23,7 +23,7 @@ class CreateWebhook(BaseModel):
     url: str = Field(max_length=2048, description="http(s) URL that receives POSTs (redirects are not followed).")
     event_types: list[EventType] = Field(default_factory=list, description="Types to send; empty: every type.")
     description: str = Field("", max_length=256)
-    enabled: bool = True
+    enabled: StrictBool = True
 
 
 class UpdateWebhook(BaseModel):
@@ -32,7 +32,7 @@ class UpdateWebhook(BaseModel):
     url: str | None = Field(None, max_length=2048)
     event_types: list[EventType] | None = None
     description: str | None = Field(None, max_length=256)
-    enabled: bool | None = Field(None, description="true re-enables an endpoint that was disabled.")
+    enabled: StrictBool | None = Field(None, description="true re-enables an endpoint that was disabled.")
 
 
 class RotateSecret(BaseModel):
