@@ -99,6 +99,8 @@ async def test_delete_a_domain_says_what_goes_then_does_it(browser, service, api
     store.set(D, "TXT", [verification, edited])
     await page.reload()
     await expect(taken_back.locator("tbody tr")).to_have_count(rows - 1)
+    # Values and the record sets they make (the flash after deleting counts record sets).
+    await expect(page.get_by_text(re.compile(rf"that is {rows - 1} values in \d+ record sets"))).to_be_visible()
     await expect(page.get_by_text("1 value TenantCore wrote was changed or removed since")).to_contain_text("mail TXT")
     await shot(page, "21-delete-domain-confirm")
     await phone_shot(page, "21-delete-domain-confirm")

@@ -76,6 +76,8 @@ async def delete_page(request: Request, caller: CallerDep, tenant_id: str, name:
         domain=domain,
         preview=preview,
         host=host,
+        # The result after deleting counts record sets (the SPF and the MS= TXT share one): say both.
+        taken_back_sets=len({(r.name, r.rtype) for r in preview.taken_back}),
     )
 
 
