@@ -4,6 +4,7 @@ worker's leases expire and are taken over. Run on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 
 from sqlalchemy import select
@@ -44,16 +45,21 @@ async def test_three_workers_check_every_domain_exactly_once(fleet, store):
 async def test_a_dead_workers_batch_is_taken_over_after_its_lease(fleet, store):
     first = await fleet.runtime()
     ids = await seed(first, store, 400)
-    async with first.transaction() as session:  # a worker claims 150 domains, then dies
-        dead = await claims.claim(session, "dead-worker", ("live",), 150, lease=1.0)
+    # A worker claims 150 domains, then dies. Its lease outlasts the survivors' first pass even
+    # on a loaded machine (a 1 s lease ran out mid-pass there and the test failed by timing).
+    lease = 4.0
+    claimed_at = time.monotonic()
+    async with first.transaction() as session:
+        dead = await claims.claim(session, "dead-worker", ("live",), 150, lease=lease)
     assert len(dead) == 150
 
     survivors = [Worker(first, name="a", record_ids=True), Worker(await fleet.runtime(), name="b", record_ids=True)]
     await asyncio.gather(*(drain(w) for w in survivors))
+    assert time.monotonic() - claimed_at < lease, "the first pass outlasted the lease: the test proves nothing"
     done = {i for w in survivors for i in w.stats.checked_ids}
     assert done == set(ids) - set(dead)  # the leased ones wait for the lease
 
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(claimed_at + lease + 0.1 - time.monotonic())
     await asyncio.gather(*(drain(w) for w in survivors))
     checked = Counter(i for w in survivors for i in w.stats.checked_ids)
     assert sorted(checked) == sorted(ids) and set(checked.values()) == {1}
