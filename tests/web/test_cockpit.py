@@ -257,3 +257,14 @@ async def test_a_tenant_name_cannot_write_into_its_zone_file_and_search_takes_un
     found = await app.client.get("/app/problems?q=acme_corp")
     assert "mail.acme-corp.com" in found.text
     assert "mail.acme-corp.com" not in (await app.client.get("/app/problems?q=acme%25corp")).text
+
+
+async def test_the_tenant_filter_names_an_unknown_tenant_and_tells_namesakes_apart(app, api):  # noqa: F811
+    first = (await api.post("/v1/tenants", json={"tenant_name": "Acme"})).json()["tenant_id"]
+    second = (await api.post("/v1/tenants", json={"tenant_name": "Acme"})).json()["tenant_id"]
+    page = (await app.client.get("/app/problems")).text
+    assert f">Acme · {first[:8]}</option>" in page and f">Acme · {second[:8]}</option>" in page
+    gone = "00000000-0000-0000-0000-0000000000aa"
+    filtered = (await app.client.get(f"/app/problems?tenant={gone}")).text
+    assert f"No connected tenant has the ID {gone}" in filtered
+    assert f'<option value="{gone}" selected>Unknown tenant {gone}</option>' in filtered

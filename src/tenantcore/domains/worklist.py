@@ -9,6 +9,7 @@ fleet of thousands answers in milliseconds.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -174,4 +175,7 @@ async def worklist(
         .order_by(Tenant.tenant_name)
     )
     tenants = [(str(i), str(n)) for i, n in (await session.execute(tenants_query)).all()]
+    named = Counter(name for _, name in tenants)
+    # Two tenants of the same name stay apart in the filter: the start of the GUID tells them apart.
+    tenants = [(i, n if named[n] == 1 else f"{n} · {i[:8]}") for i, n in tenants]
     return Worklist(WorklistQuery(**{**wanted.__dict__, "page": page}), rows, total, groups, tenants, pages)
