@@ -109,3 +109,8 @@ async def test_bad_filters_get_a_400_page_with_an_alert(service):
             page = await client.get(f"/app/events?{query}")
             assert page.status_code == 400, query
             assert re.search(rf'role="alert">[^<]*{says}', page.text), (query, page.text[-2000:])
+        # A tenant that is not connected (any more) is named as the filter, not shown as "All tenants".
+        gone = "00000000-0000-0000-0000-0000000000aa"
+        page = await client.get(f"/app/events?tenant={gone}")
+        assert page.status_code == 200
+        assert f'<option value="{gone}" selected>Tenant {gone} (not connected)</option>' in page.text
