@@ -268,3 +268,17 @@ async def test_the_tenant_filter_names_an_unknown_tenant_and_tells_namesakes_apa
     filtered = (await app.client.get(f"/app/problems?tenant={gone}")).text
     assert f"No connected tenant has the ID {gone}" in filtered
     assert f'<option value="{gone}" selected>Unknown tenant {gone}</option>' in filtered
+
+
+async def test_an_international_domain_reads_as_its_owner_writes_it(app, api):  # noqa: F811
+    tenant_id = (await api.post("/v1/tenants", json={"tenant_name": "Bücher"})).json()["tenant_id"]
+    added = await api.post(f"/v1/tenants/{tenant_id}/domains", json={"domain": "bücher-mail.de"})
+    assert added.status_code == 201, added.text
+    assert "xn--bcher-mail-9db.de" in added.text
+    shown = "bücher-mail.de (xn--bcher-mail-9db.de)"
+    assert shown in (await app.client.get(f"/app/tenants/{tenant_id}")).text
+    domain_page = (await app.client.get(f"/app/tenants/{tenant_id}/domains/xn--bcher-mail-9db.de")).text
+    assert f"<title>{shown} · TenantCore</title>" in domain_page
+    # The records, exports and fix texts keep the ASCII name registrars take.
+    assert "bücher-mail.de" not in domain_page.replace(shown, "")
+    assert domain_page.count("xn--bcher-mail-9db.de") > domain_page.count(shown) + 2

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import dns.exception
+import dns.name
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
@@ -69,7 +71,20 @@ def _at(when: datetime | None) -> Markup | str:
     return Markup('{} <span class="muted">({})</span>').format(_time(when, _utc(when)), _relative(when))
 
 
+def _readable(name: str) -> str:
+    """A domain as its owner writes it: `xn--bcher-mail-9db.de` → `bücher-mail.de (xn--bcher-mail-9db.de)`.
+    DNS, the records table and the exports keep the ASCII form registrars take."""
+    if "xn--" not in name:
+        return name
+    try:
+        unicode = dns.name.from_text(name).to_unicode(omit_final_dot=True)
+    except (dns.exception.DNSException, UnicodeError):
+        return name
+    return name if unicode == name else f"{unicode} ({name})"
+
+
 templates.env.globals.update(badge=_badge, ago=_ago, when=_ago, at=_at)
+templates.env.filters["readable"] = _readable
 
 # The header's navigation: (section, link, label). `render` marks the current one.
 NAV = (
