@@ -61,6 +61,10 @@ async def test_a_key_over_its_bucket_gets_429_with_retry_after_and_recovers(limi
         retry_after = int(refused.headers["Retry-After"])
         assert retry_after >= 1
         assert limits(refused)[1] == 0
+        # Spelling the header otherwise is the same key and the same bucket.
+        for header in (f"bearer {limited.keys['test']}", f"BEARER  {limited.keys['test']}"):
+            respelled = await api.get("/v1/tenants", headers={"Authorization": header})
+            assert respelled.status_code == 429, header
         # Another key is not affected.
         async with limited.client(limited.keys["live"]) as other:
             assert (await other.get("/v1/tenants")).status_code == 200

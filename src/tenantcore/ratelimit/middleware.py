@@ -53,7 +53,12 @@ class RateLimiter:
     def identity(self, authorization: bytes | None) -> str | None:
         if not authorization or len(authorization) > 200:
             return None
-        return hashlib.blake2b(authorization, key=self._digest_key, digest_size=16).hexdigest()
+        # The key alone: the scheme's case and the spaces around the key are free to vary
+        # (`bearer`, `Bearer  key `), and each spelling must not get a bucket of its own.
+        token = authorization.partition(b" ")[2].strip()
+        if not token:
+            return None
+        return hashlib.blake2b(token, key=self._digest_key, digest_size=16).hexdigest()
 
     def remember(self, name: str) -> None:
         if len(self.known) >= MAX_KNOWN_KEYS:
