@@ -323,6 +323,8 @@ async def test_the_admin_back_from_consent_sees_the_outcome_and_a_way_into_the_a
         f"{service.url}/v1/tenants/callback?error=access_denied&error_description=AADSTS65004%3A+User+declined"
     )
     assert declined is not None and declined.status == 400
+    headers = await declined.all_headers()  # a page like the app's: no framing, no script but its own
+    assert "default-src 'self'" in headers["content-security-policy"] and headers["x-frame-options"] == "DENY"
     await expect(page.get_by_role("heading", name="Tenant not connected")).to_be_visible()
     await expect(page.get_by_role("alert")).to_contain_text("AADSTS65004: User declined")
     await expect(page.get_by_text("consent_declined")).to_be_visible()
@@ -380,3 +382,16 @@ async def test_a_link_opened_while_signed_out_is_where_signing_in_lands(browser,
     await page.get_by_label("API key").fill(service.keys["test"])
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("heading", name="Fleet")).to_be_visible()
+
+
+async def test_a_crash_on_an_app_page_is_a_page_with_the_request_id(app: App, monkeypatch):  # noqa: F811
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(pages.tenants, "fleet", broken)
+    crashed = await app.get("/app")
+    assert crashed.status_code == 500 and crashed.headers["content-type"].startswith("text/html")
+    request_id = crashed.headers["x-request-id"]
+    assert f"Something went wrong on our side (request {request_id})." in crashed.text
+    assert "a bug" not in crashed.text  # the exception stays in the log
+    assert "default-src 'self'" in crashed.headers["content-security-policy"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import logging
 import re
@@ -66,16 +67,17 @@ class RequestIdMiddleware:
                 message = f"Something went wrong on our side (request {request_id})."
             if started:
                 raise
-            body = json.dumps({"detail": {"code": code, "message": message}}).encode()
+            if _is_app_page(scope["path"]):  # an operator in the app: a page, as for every other error
+                title = "Unavailable" if status == 503 else "Something went wrong"
+                body, kind = simple_page(f"{title} ({status})", message), b"text/html; charset=utf-8"
+                extra += _EVERYWHERE + _APP  # answered outside the security headers' middleware
+            else:
+                body, kind = json.dumps({"detail": {"code": code, "message": message}}).encode(), b"application/json"
             await send_with_id(
                 {
                     "type": "http.response.start",
                     "status": status,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        *extra,
-                    ],
+                    "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode()), *extra],
                 }
             )
             await send({"type": "http.response.body", "body": body})
@@ -148,21 +150,28 @@ def _is_app_page(path: str) -> bool:
     return (path == "/app" or path.startswith("/app/")) and not path.startswith("/app/static/")
 
 
-# For a form in the app (a CSV upload): a page, before any handler or session exists.
-_TOO_LARGE_PAGE = """<!doctype html>
+_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Too large (413) · TenantCore</title><link rel="stylesheet" href="/app/static/app.css"></head>
-<body><header><a class="brand" href="/app">TenantCore</a></header><main id="main"><div class="card">
-<h1>Too large</h1><p role="alert">What you sent is over {kib} KiB. A CSV file of domains needs only its first
-column, and one upload adds at most 100 domains: split the file, or paste the names.</p>
-<p><a href="/app">Back to the fleet</a></p>
+<title>{title} · TenantCore</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/app/static/app.css">
+</head><body><header><a class="brand" href="/app">TenantCore</a></header><main id="main"><div class="card">
+<h1>{title}</h1><p role="alert">{text}</p><p><a href="/app">Back to the fleet</a></p>
 </div></main></body></html>
 """
 
 
+def simple_page(title: str, text: str) -> bytes:
+    """An error page for the app answered below the app (no handler, no session, no template
+    engine): a body over the limit, a crash that escaped every handler."""
+    return _PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
+
+
 async def _too_large(send: Send, limit: int, page: bool = False) -> None:
-    if page:
-        data = _TOO_LARGE_PAGE.replace("{kib}", str(limit // 1024)).encode()
+    if page:  # a form in the app (a CSV upload)
+        data = simple_page(
+            "Too large (413)",
+            f"What you sent is over {limit // 1024} KiB. A CSV file of domains needs only its first column, "
+            "and one upload adds at most 100 domains: split the file, or paste the names.",
+        )
         kind = b"text/html; charset=utf-8"
     else:
         body: Any = {"detail": {"code": "payload_too_large", "message": f"The request body is over {limit} bytes."}}
@@ -184,6 +193,7 @@ APP_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+CONSENT_CALLBACK = "/v1/tenants/callback"
 _EVERYWHERE = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
 _APP = [(b"content-security-policy", APP_CSP.encode()), (b"x-frame-options", b"DENY")]
 
@@ -199,7 +209,10 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = _EVERYWHERE + (_APP if scope["path"].startswith("/app") else [])
+        path = scope["path"]
+        # The app's pages, and the page a browser back from Microsoft's consent screen gets.
+        # (Not every HTML: /docs runs Swagger UI's inline script.)
+        extra = _EVERYWHERE + (_APP if path.startswith("/app") or path == CONSENT_CALLBACK else [])
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
