@@ -315,6 +315,9 @@ async def test_the_admin_back_from_consent_sees_the_outcome_and_a_way_into_the_a
     await expect(page.get_by_role("heading", name="Tenant connected")).to_be_visible()
     await expect(page.get_by_role("status")).to_contain_text("is connected to TenantCore")
     await shot(page, "25-consent-connected")
+    reloaded = await page.reload()  # or the back button: connected is still the news
+    assert reloaded is not None and reloaded.ok
+    await expect(page.get_by_role("heading", name="Tenant connected already")).to_be_visible()
     await page.get_by_role("link", name=re.compile(r"^Open .+ in TenantCore$")).click()
     await expect(page.get_by_role("heading", name="Add domains")).to_be_visible()  # still signed in
     assert "/app/tenants/" in page.url

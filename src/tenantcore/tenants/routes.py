@@ -86,6 +86,9 @@ async def consent_callback(
     try:
         connected = await service.consent_callback(runtime, state, tenant, admin_consent, error, error_description)
     except TenantCoreError as exc:
+        if exc.code == "tenant_already_connected" and tenant:
+            # A reload, or the back button, after connecting: connected is the news, not a 409.
+            return consent_page(request, None, already=tenant.strip().lower())
         return consent_page(request, None, exc)
     except MicrosoftError as exc:
         return consent_page(request, None, from_microsoft(exc))

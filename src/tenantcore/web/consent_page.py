@@ -25,7 +25,11 @@ def wants_html(request: Request) -> bool:
     return html >= 0 and (json < 0 or html < json)
 
 
-def consent_page(request: Request, tenant: TenantOut | None, error: TenantCoreError | None = None) -> HTMLResponse:
+def consent_page(
+    request: Request, tenant: TenantOut | None, error: TenantCoreError | None = None, already: str | None = None
+) -> HTMLResponse:
+    """The outcome: `tenant` just connected, `already` (its GUID) connected before, or `error`."""
     context = {"caller": None, "nav": [], "csrf": "", "flashes": [], "tenant": tenant, "error": error}
+    context["already"] = already
     status = error.status if error is not None else 200
     return templates.TemplateResponse(request, "consent_result.html", context, status_code=status)
