@@ -133,6 +133,8 @@ async def test_bad_input_gets_a_4xx_with_a_code(api, tenant_id):
         (api.post("/v1/tenants", json={"tenant_name": "   "}), 400, "invalid_request"),
         (api.post("/v1/tenants", json={"tenant_name": "Acme\n$ORIGIN evil.com."}), 400, "invalid_request"),
         (api.post("/v1/tenants", json={"tenant_name": "Acme\tCorp"}), 400, "invalid_request"),
+        (api.post("/v1/tenants", json={"tenant_name": "Acme\u2028Corp"}), 400, "invalid_request"),
+        (api.post("/v1/tenants", json={"tenant_name": "Acme \u202eproC"}), 400, "invalid_request"),
         # Booleans are JSON's true and false, not strings that look like them.
         (api.post(f"{base}/{D}/dns/apply", json={"replace_mx": "true"}), 400, "invalid_request"),
         (api.put(f"{base}/{D}/dns/provider", json={"auto_repair": "yes"}), 400, "invalid_request"),
@@ -264,3 +266,15 @@ async def test_a_500_still_has_the_error_body_and_the_request_id(service) -> Non
     assert response.headers["x-request-id"] == "trace-me-1"
     assert response.json()["detail"]["code"] == "internal_error"
     assert "trace-me-1" in response.json()["detail"]["message"] and "a bug" not in response.text
+
+
+async def test_tenant_names_take_what_people_write(api):
+    # A no-break space pasted from a document, Persian's zero-width non-joiner, an emoji sequence.
+    for name in (
+        "Contoso\u00a0Ltd",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        "\U0001f469\u200d\U0001f4bb Team",
+    ):
+        made = await api.post("/v1/tenants", json={"tenant_name": name})
+        assert made.status_code == 201, (name, made.text)
+        assert made.json()["tenant_name"] == name

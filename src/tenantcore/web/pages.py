@@ -74,7 +74,8 @@ async def login(request: Request) -> Response:
     if refused is not None:
         limiter.note(f"auth:{address}", "rate limit: refusing sign-in from %s (too many failed attempts)", address)
         flash(request, "error", f"Too many failed sign-ins from your address; try again in {refused.reset} s.")
-        return RedirectResponse("/app/login", 303)
+        # The page the operator was headed for stays (only ever one of this app's: local_path).
+        return RedirectResponse(login_url(local_path(str((await request.form()).get("next", "")))), 303)
     form = await checked_form(request)  # a forged form is refused (403) like every other
     wanted = local_path(str(form.get("next", "")))
     try:

@@ -125,15 +125,21 @@ REASONS_SHOWN = 3
 
 
 def failure_message(failures: list[tuple[str, str]]) -> str:
-    """Every failed domain by name, then the reasons of the first few (the rest are on each
-    domain's page): '5 failed: a.com, b.com, …. Why: a.com: …; b.com: …; 3 more on their pages.'"""
-    names = ", ".join(name for name, _ in failures)
-    reasons = "; ".join(f"{name}: {message.rstrip('.')}" for name, message in failures[:REASONS_SHOWN])
-    more = len(failures) - REASONS_SHOWN
-    text = f"{len(failures)} failed: {names}. Why: {reasons}" + (
-        f"; {more} more on their domains' pages." if more > 0 else "."
-    )
-    return text if len(text) <= FAILURE_BUDGET else text[: FAILURE_BUDGET - 1] + "…"
+    """The reasons of the first few failures, then every other failed domain by name, as many
+    as the budget holds: '5 failed. a.com: …; b.com: …; c.com: …. Also d.com, e.com.'"""
+    shown = failures[:REASONS_SHOWN]
+    reasons = "; ".join(f"{name}: {message.rstrip('.')[:300]}" for name, message in shown)
+    text = f"{len(failures)} failed. {reasons}."
+    others = [name for name, _ in failures[REASONS_SHOWN:]]
+    if others:
+        listed: list[str] = []
+        for name in others:
+            if len(text) + len(", ".join([*listed, name])) + 60 > FAILURE_BUDGET:  # room for the tail
+                break
+            listed.append(name)
+        left = len(others) - len(listed)
+        text += " Also " + ", ".join(listed) + (f" and {left} more" if left else "") + " (reasons on their pages)."
+    return text if len(text) <= FAILURE_BUDGET else text[: FAILURE_BUDGET - 1] + "…"  # very long names
 
 
 async def _zones_of(request: Request, caller: Caller, selected: list[tuple[str, str]]) -> Response:
