@@ -85,9 +85,15 @@ class ModeEnv:
 def _create_private(path: Path) -> None:
     """Create the embedded database file readable by its owner only (0600, like secret.key): it
     holds the encrypted tenant credentials and the keys' HMACs. SQLite gives its -wal and -shm
-    files the database file's permissions. An existing file is left as it is."""
+    files the database file's permissions. A database an older version left readable by others
+    is made private too, and the log says so."""
     with contextlib.suppress(FileExistsError):
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+                log.warning("%s was readable by other users; it is now private to its owner (0600)", file)
 
 
 class Runtime:

@@ -19,10 +19,13 @@ async def test_a_fresh_data_dir_is_private(tmp_path: Path) -> None:
     assert data.stat().st_mode & 0o777 == 0o700
 
 
-async def test_an_existing_database_file_is_kept(tmp_path: Path) -> None:
+async def test_an_existing_database_is_kept_and_made_private(tmp_path: Path, caplog) -> None:
     data = tmp_path / "data"
     async with Runtime.opened(Settings(data_dir=data, sandbox=False), bootstrap=True) as runtime:
         first = runtime.first_keys
+    (data / "tenantcore.db").chmod(0o644)  # as an older version left it
     async with Runtime.opened(Settings(data_dir=data, sandbox=False), bootstrap=True) as runtime:
         assert runtime.first_keys == {}  # the same database: its account is there already
     assert first
+    assert (data / "tenantcore.db").stat().st_mode & 0o777 == 0o600
+    assert "was readable by other users; it is now private" in caplog.text
