@@ -34,6 +34,9 @@ def test_csv_first_column_with_or_without_a_header():
     assert forms.csv_names(b"domain\r\ncrlf.com\r\n") == ["crlf.com"]
     with pytest.raises(forms.UnreadableCsv, match="not a CSV file"):
         forms.csv_names(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(forms.UnreadableCsv, match="not a CSV file"):  # a quote never closed swallows the rest
+        forms.csv_names(b'domain\n"a.example.com\nb.example.com\n')
+    assert forms.csv_names(b'domain,note\n"a.example.com","x, y"\n') == ["a.example.com"]
 
 
 def test_pasted_lists_skip_comment_lines():

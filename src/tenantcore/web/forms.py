@@ -118,7 +118,7 @@ def csv_names(data: bytes) -> list[str]:
         raise UnreadableCsv("The file is not a CSV file this form can read (it holds binary data).")
     text = data.decode("utf-8-sig", errors="replace")
     try:
-        rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row and row[0].strip()]
+        rows = [row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row and row[0].strip()]
     except csv.Error as exc:
         raise UnreadableCsv(f"The file is not a CSV file this form can read ({exc}).") from None
     names = [row[0].strip() for row in rows]
