@@ -67,7 +67,7 @@ class RequestIdMiddleware:
                 message = f"Something went wrong on our side (request {request_id})."
             if started:
                 raise
-            if _is_app_page(scope["path"]):  # an operator in the app: a page, as for every other error
+            if is_app_page(scope["path"]):  # an operator in the app: a page, as for every other error
                 title = "Unavailable" if status == 503 else "Something went wrong"
                 body, kind = simple_page(f"{title} ({status})", message), b"text/html; charset=utf-8"
                 extra += _EVERYWHERE + _APP  # answered outside the security headers' middleware
@@ -98,7 +98,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
-        page = _is_app_page(scope["path"])
+        page = is_app_page(scope["path"])
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             await _too_large(send, self.limit, page)
             return
@@ -146,7 +146,8 @@ class _TooLarge(Exception):
     pass
 
 
-def _is_app_page(path: str) -> bool:
+def is_app_page(path: str) -> bool:
+    """One of the app's pages (not its static files): its errors answer as pages, not JSON."""
     return (path == "/app" or path.startswith("/app/")) and not path.startswith("/app/static/")
 
 

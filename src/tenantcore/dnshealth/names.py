@@ -27,6 +27,18 @@ def normalize(name: str) -> str:
     return dns.name.from_unicode(text).to_text(omit_final_dot=True).lower()
 
 
+def readable(name: str) -> str:
+    """A domain as its owner writes it, for people: `xn--bcher-mail-9db.de` →
+    `bücher-mail.de (xn--bcher-mail-9db.de)`. DNS, records and exports keep the ASCII form."""
+    if "xn--" not in name:
+        return name
+    try:
+        unicode = dns.name.from_text(name).to_unicode(omit_final_dot=True)
+    except (dns.exception.DNSException, UnicodeError):
+        return name
+    return name if unicode == name else f"{unicode} ({name})"
+
+
 def fqdn(name: str) -> str:
     """The name with exactly one trailing dot, as DNS answers print it."""
     return name.rstrip(".") + "."

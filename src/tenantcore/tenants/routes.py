@@ -81,18 +81,18 @@ async def consent_callback(
 
     A browser (`Accept: text/html`) gets the outcome as a page with a link into the app; API
     clients get JSON."""
-    if not wants_html(request):
-        return await service.consent_callback(runtime, state, tenant, admin_consent, error, error_description)
     try:
         connected = await service.consent_callback(runtime, state, tenant, admin_consent, error, error_description)
-    except TenantCoreError as exc:
+    except (TenantCoreError, MicrosoftError) as exc:
+        if not wants_html(request):
+            raise  # the API's error handlers answer
+        if isinstance(exc, MicrosoftError):
+            return consent_page(request, None, from_microsoft(exc))
         if exc.code == "tenant_already_connected" and tenant:
             # A reload, or the back button, after connecting: connected is the news, not a 409.
             return consent_page(request, None, already=tenant.strip().lower())
         return consent_page(request, None, exc)
-    except MicrosoftError as exc:
-        return consent_page(request, None, from_microsoft(exc))
-    return consent_page(request, connected)
+    return consent_page(request, connected) if wants_html(request) else connected
 
 
 @router.get("/{tenant_id:tenant_id}", response_model=TenantOut)

@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-import dns.exception
-import dns.name
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
 from tenantcore.accounts.service import Caller, key_is_active
+from tenantcore.api.middleware import is_app_page
 from tenantcore.db import now
+from tenantcore.dnshealth.names import readable
 from tenantcore.errors import TenantCoreError
 from tenantcore.runtime import Runtime
 
@@ -71,20 +71,8 @@ def _at(when: datetime | None) -> Markup | str:
     return Markup('{} <span class="muted">({})</span>').format(_time(when, _utc(when)), _relative(when))
 
 
-def _readable(name: str) -> str:
-    """A domain as its owner writes it: `xn--bcher-mail-9db.de` → `bücher-mail.de (xn--bcher-mail-9db.de)`.
-    DNS, the records table and the exports keep the ASCII form registrars take."""
-    if "xn--" not in name:
-        return name
-    try:
-        unicode = dns.name.from_text(name).to_unicode(omit_final_dot=True)
-    except (dns.exception.DNSException, UnicodeError):
-        return name
-    return name if unicode == name else f"{unicode} ({name})"
-
-
 templates.env.globals.update(badge=_badge, ago=_ago, when=_ago, at=_at)
-templates.env.filters["readable"] = _readable
+templates.env.filters["readable"] = readable
 
 # The header's navigation: (section, link, label). `render` marks the current one.
 NAV = (
@@ -223,8 +211,7 @@ def error_page(request: Request, caller: Caller | None, error: TenantCoreError) 
 
 def is_page(request: Request) -> bool:
     """A request for one of the app's pages (not its static files): errors answer as pages."""
-    path = request.url.path
-    return (path == "/app" or path.startswith("/app/")) and not path.startswith("/app/static/")
+    return is_app_page(request.url.path)
 
 
 def app_error_page(
