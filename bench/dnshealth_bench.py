@@ -1,5 +1,5 @@
 """Full health check of generated M365 zones served by Knot, side by side with checkdmarc and
-with the raw query rate of the resolver we use (c-ares via pycares) as the ceiling.
+with the raw query rate of the resolver we use (c-ares, `dnshealth/cares.py`) as the ceiling.
 
     ./dev bench dnshealth_bench [--domains 10000] [--checkdmarc-sample 300] [--no-blocklists]
 
@@ -19,12 +19,11 @@ import itertools
 import os
 import time
 
-import pycares
 import uvloop
 
 from tenantcore.dnshealth import CheckTarget, HealthChecker, HealthReport, ResolverConfig, build_expected_records
 from tenantcore.dnshealth.blocklists import parse_blocklists
-from tenantcore.dnshealth.lookup import LoopChannel
+from tenantcore.dnshealth.cares import LoopChannel
 from zones import BLOCKLISTS, FAULTS, blocklisted, domain_name, graph_records, knot
 
 # The six lookups a check makes for every domain.
@@ -36,30 +35,29 @@ MIX = [
     ("selector2._domainkey.", "CNAME"),
     ("autodiscover.", "CNAME"),
 ]
-QTYPES = {"TXT": pycares.QUERY_TYPE_TXT, "MX": pycares.QUERY_TYPE_MX, "CNAME": pycares.QUERY_TYPE_CNAME}
 
 
 async def raw_rate(port: int, count: int, concurrency: int) -> float:
     """Queries/s of the bare c-ares channel TenantCore drives (`LoopChannel`), asking the same
-    names and types with `concurrency` in flight and doing nothing with the answers: the
-    ceiling no checker built on it can pass in one process."""
-    channel = LoopChannel((f"127.0.0.1:{port}",), ResolverConfig())
-    names = iter([(prefix + domain_name(i), QTYPES[rtype]) for i in range(count) for prefix, rtype in MIX])
+    names and types with `concurrency` in flight and doing nothing with the answers it reads:
+    the ceiling no checker built on it can pass in one process."""
+    channel = LoopChannel((f"127.0.0.1:{port}",), timeout=2.0, tries=3)
+    names = iter([(prefix + domain_name(i), rtype) for i in range(count) for prefix, rtype in MIX])
     total = count * len(MIX)
     left = total
     done = asyncio.get_running_loop().create_future()
 
-    def answered(result: object, errno: int | None) -> None:
+    def answered(answer: object) -> None:
         nonlocal left
         left -= 1
         if left == 0:
             done.set_result(None)
         elif (following := next(names, None)) is not None:
-            channel.query(*following, callback=answered)
+            channel.query(*following, answered)
 
     start = time.perf_counter()
-    for name, qtype in itertools.islice(names, concurrency):
-        channel.query(name, qtype, callback=answered)
+    for name, rtype in itertools.islice(names, concurrency):
+        channel.query(name, rtype, answered)
     await done
     elapsed = time.perf_counter() - start
     channel.close()

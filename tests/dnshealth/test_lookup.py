@@ -147,13 +147,13 @@ async def test_query_all_keeps_the_order_of_the_questions(dns_server, store):
 
 
 async def test_an_answer_that_cannot_be_read_is_an_error_not_a_hang(dns_server, store, monkeypatch):
-    import tenantcore.dnshealth.lookup as lookup
+    import tenantcore.dnshealth.cares as cares
 
-    def broken(name, rtype, result):
+    def broken(name, rtype, record):
         raise ValueError("unexpected record")
 
     store.add("acmecorp.com", "TXT", "hello")
-    monkeypatch.setattr(lookup, "_to_answer", broken)  # as if pycares handed back a shape we do not know
+    monkeypatch.setattr(cares, "read_answer", broken)  # as if c-ares handed back a shape we do not know
     session = DnsSession(ResolverConfig(nameservers=(dns_server.address,), timeout=1.0, tries=1))
     try:
         answer = await asyncio.wait_for(session.query("acmecorp.com", "TXT"), 2.0)
@@ -201,3 +201,47 @@ async def test_lookup_outcomes_stay_distinct(dns_server, store, blackhole, servf
         finally:
             await session.close()
         assert answer.outcome is outcome and not answer.definite
+
+
+async def test_a_session_sees_a_record_changed_since_it_last_asked(dns_server, store):
+    """c-ares's answer cache is off: the server's answers carry an hour's TTL, and a reconciler
+    pass that asks again within its run must still see the record the operator just fixed."""
+    store.add("acmecorp.com", "TXT", "v=spf1 -all")
+    session = DnsSession(ResolverConfig(nameservers=(dns_server.address,), timeout=1.0, tries=1))
+    try:
+        first = await session.query("acmecorp.com", "TXT")
+        store.set("acmecorp.com", "TXT", ["v=spf1 include:spf.protection.outlook.com -all"])
+        second = await session.query("acmecorp.com", "TXT")
+    finally:
+        await session.close()
+    assert first.values == ("v=spf1 -all",)
+    assert second.values == ("v=spf1 include:spf.protection.outlook.com -all",)
+
+
+async def test_every_record_type_a_check_asks_is_read(dns_server, store):
+    store.add("acmecorp.com", "NS", "ns1.acmecorp.com")
+    store.add("ns1.acmecorp.com", "A", "192.0.2.53")
+    store.add("acmecorp.com", "MX", "10 Mail.AcmeCorp.com.")
+    store.add("acmecorp.com", "MX", "0 backup.acmecorp.com")
+    store.add("autodiscover.acmecorp.com", "CNAME", "autodiscover.outlook.com")
+    store.add("acmecorp.com", "TXT", "a" * 255 + "b" * 10)  # two character-strings, one text
+    session = DnsSession(ResolverConfig(nameservers=(dns_server.address,), timeout=1.0, tries=1))
+    try:
+        ns, a, mx, cname, txt, aliased = await session.query_all(
+            [
+                ("acmecorp.com", "NS"),
+                ("ns1.acmecorp.com", "A"),
+                ("acmecorp.com", "MX"),
+                ("autodiscover.acmecorp.com", "CNAME"),
+                ("acmecorp.com", "TXT"),
+                ("autodiscover.acmecorp.com", "TXT"),
+            ]
+        )
+    finally:
+        await session.close()
+    assert ns.values == ("ns1.acmecorp.com",)
+    assert a.values == ("192.0.2.53",)
+    assert mx.mx == ((0, "backup.acmecorp.com"), (10, "mail.acmecorp.com"))
+    assert cname.values == ("autodiscover.outlook.com",)
+    assert txt.values == ("a" * 255 + "b" * 10,)
+    assert aliased.alias == "autodiscover.outlook.com" and not aliased.found

@@ -1,0 +1,296 @@
+"""A c-ares channel watched by the running asyncio loop, through the C bindings pycares builds.
+
+pycares ships c-ares together with cffi bindings of c-ares's own API (`pycares._cares`). The
+channel here calls that API directly instead of going through pycares's `Channel`, for two
+reasons, both measured (bench/README.md, "c-ares without pycares's wrapper"):
+
+- Speed. pycares's `Channel.query` takes a lock, a context manager, a cffi handle and a dict
+  entry per query, and its callback turns every record of every section into Python objects.
+  A check reads a few fields of the answer section, so that is all read here; the bare
+  channel answers about twice the queries a second.
+- Fresh answers. c-ares caches answers for their TTL (`ARES_OPT_QUERY_CACHE`, on by default)
+  and pycares gives no way to turn that off. A health check must see what DNS says now, so
+  the cache is off here (a maximum TTL of 0); c-ares then also stops copying every answer for
+  a cache that would not keep it.
+
+The bindings are pycares's own module, so pycares is pinned in pyproject and
+`tests/dnshealth/test_lookup.py` drives this channel against real servers on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import socket
+import weakref
+from collections.abc import Callable
+
+import pycares
+from pycares import _cares
+
+from tenantcore.dnshealth.answers import Answer, Outcome
+
+_ffi, _lib = _cares.ffi, _cares.lib
+
+# ares.h's ARES_OPT_QUERY_CACHE: pycares's bindings declare the `qcache_max_ttl` option but not
+# the bit that makes c-ares read it.
+_OPT_QUERY_CACHE = 1 << 21
+
+RECEIVE_BUFFER = 4 * 1024 * 1024
+
+_QTYPES = {
+    "A": _lib.ARES_REC_TYPE_A,
+    "CNAME": _lib.ARES_REC_TYPE_CNAME,
+    "MX": _lib.ARES_REC_TYPE_MX,
+    "NS": _lib.ARES_REC_TYPE_NS,
+    "TXT": _lib.ARES_REC_TYPE_TXT,
+}
+
+_ERRORS = {
+    pycares.errno.ARES_ENOTFOUND: Outcome.NXDOMAIN,
+    pycares.errno.ARES_ENODATA: Outcome.NODATA,
+    pycares.errno.ARES_ESERVFAIL: Outcome.SERVFAIL,
+    pycares.errno.ARES_ETIMEOUT: Outcome.TIMEOUT,
+    pycares.errno.ARES_EREFUSED: Outcome.REFUSED,
+    pycares.errno.ARES_ECONNREFUSED: Outcome.UNREACHABLE,
+}
+
+_ANSWER = _lib.ARES_SECTION_ANSWER
+_CNAME = _lib.ARES_REC_TYPE_CNAME
+_SOCKET_BAD = _lib.ARES_SOCKET_BAD
+
+
+@functools.cache
+def _strerror(status: int) -> str:
+    # Cached: nearly every blocklist answer is an NXDOMAIN, and each would build the text anew.
+    return pycares.errno.strerror(status)
+
+
+def failure(name: str, rtype: str, status: int) -> Answer:
+    """The answer for a query c-ares ended with `status` (an ARES_E* code)."""
+    return Answer(name, rtype, _ERRORS.get(status, Outcome.ERROR), detail=_strerror(status))
+
+
+def _host(rr: object, key: int) -> str:
+    return _ffi.string(_lib.ares_dns_rr_get_str(rr, key)).decode("utf-8", "replace").rstrip(".").lower()
+
+
+def _txt(rr: object) -> str:
+    # One TXT record is a list of character-strings, read as their concatenation (RFC 7208 §3.3).
+    size = _ffi.new("size_t *")
+    chunks = []
+    for i in range(_lib.ares_dns_rr_get_abin_cnt(rr, _lib.ARES_RR_TXT_DATA)):
+        data = _lib.ares_dns_rr_get_abin(rr, _lib.ARES_RR_TXT_DATA, i, size)
+        chunks.append(_ffi.buffer(data, size[0])[:])
+    return b"".join(chunks).decode("utf-8", errors="replace")
+
+
+def read_answer(name: str, rtype: str, record: object) -> Answer:
+    """The records of the type asked for in a successful reply's answer section; a CNAME met
+    on the way to another type becomes `alias`."""
+    wanted = _QTYPES[rtype]
+    values: list[str] = []
+    mx: list[tuple[int, str]] = []
+    alias = None
+    for i in range(_lib.ares_dns_record_rr_cnt(record, _ANSWER)):
+        rr = _lib.ares_dns_record_rr_get_const(record, _ANSWER, i)
+        kind = _lib.ares_dns_rr_get_type(rr)
+        if kind == _CNAME and wanted != _CNAME:
+            alias = alias or _host(rr, _lib.ARES_RR_CNAME_CNAME)
+        elif kind != wanted:
+            continue  # e.g. a signature the server added: not what was asked
+        elif rtype == "TXT":
+            values.append(_txt(rr))
+        elif rtype == "MX":
+            host = _host(rr, _lib.ARES_RR_MX_EXCHANGE)
+            mx.append((_lib.ares_dns_rr_get_u16(rr, _lib.ARES_RR_MX_PREFERENCE), host))
+            values.append(host)
+        elif rtype == "CNAME":
+            values.append(_host(rr, _lib.ARES_RR_CNAME_CNAME))
+        elif rtype == "NS":
+            values.append(_host(rr, _lib.ARES_RR_NS_NSDNAME))
+        else:
+            address = _lib.ares_dns_rr_get_addr(rr, _lib.ARES_RR_A_ADDR)
+            values.append(socket.inet_ntop(socket.AF_INET, _ffi.buffer(address, 4)[:]))
+    return Answer(name, rtype, Outcome.OK, tuple(values), tuple(sorted(mx)), alias)
+
+
+Deliver = Callable[[Answer], None]
+
+
+class LoopChannel:
+    """One c-ares channel (its servers, its sockets) whose sockets and timeouts the running
+    asyncio loop watches. `query` hands every question's `Answer` to its callback on the loop,
+    exactly once, whatever happens: an answer, a failure, `close()`."""
+
+    def __init__(self, servers: tuple[str, ...], *, timeout: float, tries: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._readers: set[int] = set()
+        self._writers: set[int] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        # Questions in flight by token: c-ares hands the token back with the reply.
+        self._pending: dict[int, tuple[str, str, Deliver]] = {}
+        self._token = 0
+        this = weakref.ref(self)  # c-ares's callbacks must not keep their channel alive
+
+        def on_socket_state(_data: object, fd: int, readable: int, writable: int) -> None:
+            channel = this()
+            if channel is not None:
+                channel._watch(fd, bool(readable), bool(writable))
+
+        def on_reply(arg: object, status: int, _timeouts: int, record: object) -> None:
+            channel = this()
+            if channel is not None:
+                channel._reply(int(_ffi.cast("uintptr_t", arg)), status, record)
+
+        # Kept on the instance: c-ares holds bare pointers to them for the channel's life.
+        self._on_socket_state = _ffi.callback("ares_sock_state_cb", on_socket_state)
+        self._on_reply = _ffi.callback("ares_callback_dnsrec", on_reply)
+        options = _ffi.new("struct ares_options *")
+        options.flags = pycares.ARES_FLAG_EDNS | pycares.ARES_FLAG_NOSEARCH
+        options.timeout = int(timeout * 1000)
+        options.tries = tries
+        options.socket_receive_buffer_size = RECEIVE_BUFFER
+        options.sock_state_cb = self._on_socket_state
+        options.qcache_max_ttl = 0
+        mask = (
+            _lib.ARES_OPT_FLAGS
+            | _lib.ARES_OPT_TIMEOUTMS
+            | _lib.ARES_OPT_TRIES
+            | _lib.ARES_OPT_SOCK_RCVBUF
+            | _lib.ARES_OPT_SOCK_STATE_CB
+            | _OPT_QUERY_CACHE
+        )
+        channel = _ffi.new("ares_channel *")
+        status = _lib.ares_init_options(channel, options, mask)
+        if status != _lib.ARES_SUCCESS:
+            raise pycares.AresError(status, _strerror(status))
+        self._channel = channel
+        self._qid = _ffi.new("unsigned short *")
+        if servers:
+            status = _lib.ares_set_servers_csv(channel[0], ",".join(servers).encode("ascii"))
+            if status != _lib.ARES_SUCCESS:
+                self._destroy()
+                raise pycares.AresError(status, f"bad nameservers {servers!r}: {_strerror(status)}")
+
+    def query(self, name: str, rtype: str, deliver: Deliver) -> None:
+        """Ask for `rtype` at `name`; `deliver(answer)` follows on the loop (or at once, for a
+        name c-ares refuses to send)."""
+        if self._closed:
+            deliver(Answer(name, rtype, Outcome.ERROR, detail="channel closed"))
+            return
+        try:
+            encoded = name.encode("ascii")
+        except UnicodeError:
+            deliver(failure(name, rtype, pycares.errno.ARES_EBADNAME))
+            return
+        qtype = _QTYPES[rtype]  # a type no caller asks for is a bug: KeyError
+        self._token += 1
+        token = self._token
+        self._pending[token] = (name, rtype, deliver)
+        status = _lib.ares_query_dnsrec(
+            self._channel[0], encoded, _lib.ARES_CLASS_IN, qtype, self._on_reply, _ffi.cast("void *", token), self._qid
+        )
+        if status != _lib.ARES_SUCCESS and token in self._pending:  # refused before it was sent
+            del self._pending[token]
+            deliver(failure(name, rtype, status))
+
+    def _reply(self, token: int, status: int, record: object) -> None:
+        entry = self._pending.pop(token, None)
+        if entry is None:
+            return
+        name, rtype, deliver = entry
+        try:
+            if status == _lib.ARES_SUCCESS and record != _ffi.NULL:
+                answer = read_answer(name, rtype, record)
+            else:
+                answer = failure(name, rtype, status if status != _lib.ARES_SUCCESS else pycares.errno.ARES_EBADRESP)
+        except Exception as exc:
+            answer = Answer(name, rtype, Outcome.ERROR, detail=f"unreadable answer: {exc!r}")
+        try:
+            deliver(answer)
+        except Exception as exc:
+            # Raised into c-ares, it would be printed and dropped; the loop's handler logs it.
+            self._loop.call_exception_handler({"message": "DNS answer callback failed", "exception": exc})
+
+    def _watch(self, fd: int, readable: bool, writable: bool) -> None:
+        if self._closed:  # c-ares closes its sockets as the channel is destroyed
+            return
+        loop = self._loop
+        if readable and fd not in self._readers:
+            loop.add_reader(fd, self._process, fd, _SOCKET_BAD)
+            self._readers.add(fd)
+        elif not readable and fd in self._readers:
+            loop.remove_reader(fd)
+            self._readers.discard(fd)
+        if writable and fd not in self._writers:
+            loop.add_writer(fd, self._process, _SOCKET_BAD, fd)
+            self._writers.add(fd)
+        elif not writable and fd in self._writers:
+            loop.remove_writer(fd)
+            self._writers.discard(fd)
+        if self._readers or self._writers:
+            if self._timer is None:
+                self._arm_timer()
+        elif self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _process(self, read_fd: int, write_fd: int) -> None:
+        if not self._closed:
+            _lib.ares_process_fd(self._channel[0], read_fd, write_fd)
+
+    def _arm_timer(self) -> None:
+        # One timer at most: c-ares may open or close sockets while the timer itself runs
+        # (`_watch` then arms one), and a second, untracked timer would outlive `close()`.
+        if self._timer is not None:
+            self._timer.cancel()
+        # c-ares says when its next retry or timeout falls due; never sleep past a second so a
+        # query sent after the timer was armed is not retried late.
+        longest = _ffi.new("struct timeval *", (1, 0))
+        due = _lib.ares_timeout(self._channel[0], longest, _ffi.new("struct timeval *"))
+        delay = 1.0 if due == _ffi.NULL else due.tv_sec + due.tv_usec / 1e6
+        self._timer = self._loop.call_later(max(delay, 0.005), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        self._process(_SOCKET_BAD, _SOCKET_BAD)
+        if (self._readers or self._writers) and self._timer is None:
+            self._arm_timer()
+
+    def close(self) -> None:
+        """Fail what is still in flight (`ARES_ECANCELLED`) and free the sockets."""
+        if self._closed:
+            return
+        _lib.ares_cancel(self._channel[0])
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for fd in self._readers:
+            self._loop.remove_reader(fd)
+        for fd in self._writers:
+            self._loop.remove_writer(fd)
+        self._readers.clear()
+        self._writers.clear()
+        self._destroy()
+
+    def _destroy(self) -> None:
+        self._closed = True
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            _lib.ares_destroy(channel[0])
+        for name, rtype, deliver in self._pending.values():  # none after a cancel; kept safe
+            deliver(Answer(name, rtype, Outcome.ERROR, detail="channel closed"))
+        self._pending.clear()
+
+    def __del__(self) -> None:
+        # A channel dropped without close(): free c-ares's side (its sockets, its memory).
+        if getattr(self, "_channel", None) is not None:
+            self._closed = True
+            self._pending.clear()
+            _lib.ares_destroy(self._channel[0])
+            self._channel = None
