@@ -245,3 +245,81 @@ async def test_every_record_type_a_check_asks_is_read(dns_server, store):
     assert cname.values == ("autodiscover.outlook.com",)
     assert txt.values == ("a" * 255 + "b" * 10,)
     assert aliased.alias == "autodiscover.outlook.com" and not aliased.found
+
+
+async def test_a_channel_closed_from_an_answer_callback_answers_every_query_once(holding):
+    """c-ares must not be destroyed while it is still calling back (ares_destroy(3), c-ares
+    1.34): a consumer that gives up at its first answer, with 199 more read in the same pass,
+    must neither crash the process nor lose or repeat an answer."""
+    from tenantcore.dnshealth.cares import LoopChannel
+
+    channel = LoopChannel((holding.address,), timeout=2.0, tries=1)
+    got: list[str] = []
+
+    def deliver(answer) -> None:
+        got.append(answer.name)
+        if len(got) == 1:
+            channel.close()
+
+    names = [f"n{i}.example.com" for i in range(200)]
+    for name in names:
+        channel.query(name, "TXT", deliver)
+    await wait_until(lambda: len(holding.received) == 200)
+    holding.release()  # all 200 answers arrive together: one read pass of c-ares
+    await wait_until(lambda: len(got) == 200)
+    await asyncio.sleep(0.1)
+    assert sorted(got) == sorted(names)  # each once
+    late: list = []
+    channel.query("late.example.com", "TXT", late.append)
+    assert [a.detail for a in late] == ["channel closed"]
+
+
+async def test_a_channel_closed_again_by_the_cancellations_of_its_close_stays_sound(blackhole):
+    from tenantcore.dnshealth.cares import LoopChannel
+
+    channel = LoopChannel((blackhole,), timeout=5.0, tries=1)
+    got: list = []
+
+    def deliver(answer) -> None:  # "first failure: give up on this channel"
+        got.append(answer)
+        channel.close()
+
+    for i in range(50):
+        channel.query(f"n{i}.example.com", "TXT", deliver)
+    await asyncio.sleep(0.1)
+    channel.close()
+    assert len(got) == 50 and {a.outcome for a in got} == {Outcome.ERROR}
+    # The process goes on using c-ares: a fresh session still answers.
+    session = DnsSession(ResolverConfig(nameservers=(blackhole,), timeout=0.1, tries=1))
+    try:
+        assert (await session.query("after.example.com", "TXT")).outcome is Outcome.TIMEOUT
+    finally:
+        await session.close()
+
+
+async def test_a_name_c_ares_refuses_can_close_its_channel_from_the_failure(dns_server):
+    from tenantcore.dnshealth.cares import LoopChannel
+
+    channel = LoopChannel((dns_server.address,), timeout=1.0, tries=1)
+    got: list = []
+
+    def give_up(answer) -> None:
+        got.append(answer)
+        channel.close()
+
+    channel.query("a" * 64 + ".acmecorp.com", "TXT", give_up)  # refused inside ares_query_dnsrec
+    assert len(got) == 1 and got[0].outcome is Outcome.ERROR
+    channel.query("acmecorp.com", "TXT", got.append)
+    assert got[1].detail == "channel closed"
+
+
+async def test_asking_for_a_type_the_checks_never_ask_is_refused_before_it_takes_a_slot(dns_server, store):
+    store.add("acmecorp.com", "TXT", "hello")
+    session = DnsSession(ResolverConfig(nameservers=(dns_server.address,), timeout=1.0, tries=1, concurrency=1))
+    try:
+        with pytest.raises(ValueError, match="AAAA"):
+            session.query("acmecorp.com", "AAAA")
+        answer = await asyncio.wait_for(session.query("nope.acmecorp.com", "TXT"), 2.0)
+    finally:
+        await session.close()
+    assert answer.outcome is Outcome.NXDOMAIN  # the one slot is still free

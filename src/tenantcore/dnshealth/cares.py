@@ -45,6 +45,7 @@ _QTYPES = {
     "NS": _lib.ARES_REC_TYPE_NS,
     "TXT": _lib.ARES_REC_TYPE_TXT,
 }
+QUERY_TYPES = frozenset(_QTYPES)
 
 _ERRORS = {
     pycares.errno.ARES_ENOTFOUND: Outcome.NXDOMAIN,
@@ -118,10 +119,20 @@ def read_answer(name: str, rtype: str, record: object) -> Answer:
 Deliver = Callable[[Answer], None]
 
 
+def _reraise(exc: BaseException) -> None:
+    raise exc
+
+
 class LoopChannel:
     """One c-ares channel (its servers, its sockets) whose sockets and timeouts the running
     asyncio loop watches. `query` hands every question's `Answer` to its callback on the loop,
-    exactly once, whatever happens: an answer, a failure, `close()`."""
+    exactly once, whatever happens: an answer, a failure, `close()`.
+
+    A callback may close the channel: c-ares 1.34 must not be destroyed while one of its own
+    calls is on the stack (`ares_destroy(3)`), so `_depth` counts those calls and the
+    outermost one destroys the channel as it returns."""
+
+    _depth = 0
 
     def __init__(self, servers: tuple[str, ...], *, timeout: float, tries: int) -> None:
         self._loop = asyncio.get_running_loop()
@@ -177,6 +188,7 @@ class LoopChannel:
     def query(self, name: str, rtype: str, deliver: Deliver) -> None:
         """Ask for `rtype` at `name`; `deliver(answer)` follows on the loop (or at once, for a
         name c-ares refuses to send)."""
+        qtype = _QTYPES[rtype]  # an unknown type is the caller's bug: KeyError, nothing started
         if self._closed:
             deliver(Answer(name, rtype, Outcome.ERROR, detail="channel closed"))
             return
@@ -185,22 +197,32 @@ class LoopChannel:
         except UnicodeError:
             deliver(failure(name, rtype, pycares.errno.ARES_EBADNAME))
             return
-        qtype = _QTYPES[rtype]  # a type no caller asks for is a bug: KeyError
         self._token += 1
         token = self._token
         self._pending[token] = (name, rtype, deliver)
-        status = _lib.ares_query_dnsrec(
-            self._channel[0], encoded, _lib.ARES_CLASS_IN, qtype, self._on_reply, _ffi.cast("void *", token), self._qid
-        )
-        if status != _lib.ARES_SUCCESS and token in self._pending:  # refused before it was sent
-            del self._pending[token]
-            deliver(failure(name, rtype, status))
+        self._depth += 1
+        try:
+            status = _lib.ares_query_dnsrec(
+                self._channel[0],
+                encoded,
+                _lib.ARES_CLASS_IN,
+                qtype,
+                self._on_reply,
+                _ffi.cast("void *", token),
+                self._qid,
+            )
+            if status != _lib.ARES_SUCCESS and token in self._pending:  # refused before it was sent
+                del self._pending[token]
+                deliver(failure(name, rtype, status))
+        finally:
+            self._leave()
 
     def _reply(self, token: int, status: int, record: object) -> None:
         entry = self._pending.pop(token, None)
         if entry is None:
             return
         name, rtype, deliver = entry
+        # Nothing may propagate from here: cffi would print it and drop it inside c-ares.
         try:
             if status == _lib.ARES_SUCCESS and record != _ffi.NULL:
                 answer = read_answer(name, rtype, record)
@@ -208,11 +230,15 @@ class LoopChannel:
                 answer = failure(name, rtype, status if status != _lib.ARES_SUCCESS else pycares.errno.ARES_EBADRESP)
         except Exception as exc:
             answer = Answer(name, rtype, Outcome.ERROR, detail=f"unreadable answer: {exc!r}")
+        except BaseException as exc:  # e.g. Ctrl-C landing here: answer, then interrupt the loop
+            answer = Answer(name, rtype, Outcome.ERROR, detail="interrupted")
+            self._loop.call_soon(_reraise, exc)
         try:
             deliver(answer)
         except Exception as exc:
-            # Raised into c-ares, it would be printed and dropped; the loop's handler logs it.
             self._loop.call_exception_handler({"message": "DNS answer callback failed", "exception": exc})
+        except BaseException as exc:
+            self._loop.call_soon(_reraise, exc)
 
     def _watch(self, fd: int, readable: bool, writable: bool) -> None:
         if self._closed:  # c-ares closes its sockets as the channel is destroyed
@@ -238,8 +264,18 @@ class LoopChannel:
             self._timer = None
 
     def _process(self, read_fd: int, write_fd: int) -> None:
-        if not self._closed:
+        if self._closed:
+            return
+        self._depth += 1
+        try:
             _lib.ares_process_fd(self._channel[0], read_fd, write_fd)
+        finally:
+            self._leave()
+
+    def _leave(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._closed and self._channel is not None:
+            self._destroy()  # closed by a callback while c-ares was still on the stack
 
     def _arm_timer(self) -> None:
         # One timer at most: c-ares may open or close sockets while the timer itself runs
@@ -249,7 +285,8 @@ class LoopChannel:
         # c-ares says when its next retry or timeout falls due; never sleep past a second so a
         # query sent after the timer was armed is not retried late.
         longest = _ffi.new("struct timeval *", (1, 0))
-        due = _lib.ares_timeout(self._channel[0], longest, _ffi.new("struct timeval *"))
+        shorter = _ffi.new("struct timeval *")  # kept alive: c-ares may return a pointer to it
+        due = _lib.ares_timeout(self._channel[0], longest, shorter)
         delay = 1.0 if due == _ffi.NULL else due.tv_sec + due.tv_usec / 1e6
         self._timer = self._loop.call_later(max(delay, 0.005), self._on_timer)
 
@@ -265,8 +302,7 @@ class LoopChannel:
         """Fail what is still in flight (`ARES_ECANCELLED`) and free the sockets."""
         if self._closed:
             return
-        _lib.ares_cancel(self._channel[0])
-        self._closed = True
+        self._closed = True  # first: a close() from a callback is a no-op, a query() fails at once
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -276,19 +312,24 @@ class LoopChannel:
             self._loop.remove_writer(fd)
         self._readers.clear()
         self._writers.clear()
-        self._destroy()
+        if self._depth == 0:
+            self._destroy()
 
     def _destroy(self) -> None:
         self._closed = True
         channel, self._channel = self._channel, None
         if channel is not None:
+            self._depth += 1  # for good: nothing the callbacks below do re-enters here
+            _lib.ares_cancel(channel[0])
             _lib.ares_destroy(channel[0])
         for name, rtype, deliver in self._pending.values():  # none after a cancel; kept safe
             deliver(Answer(name, rtype, Outcome.ERROR, detail="channel closed"))
         self._pending.clear()
 
     def __del__(self) -> None:
-        # A channel dropped without close(): free c-ares's side (its sockets, its memory).
+        # A channel dropped without close() has no query in flight while its loop runs (the
+        # loop's reader and timer handles hold it); with the loop gone there is nobody left to
+        # answer, so only c-ares's side (its sockets, its memory) is freed.
         if getattr(self, "_channel", None) is not None:
             self._closed = True
             self._pending.clear()

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from tenantcore.dnshealth.answers import Answer, Outcome
-from tenantcore.dnshealth.cares import LoopChannel
+from tenantcore.dnshealth.cares import QUERY_TYPES, LoopChannel
 from tenantcore.dnshealth.names import registrable_zone
 
 
@@ -103,6 +103,8 @@ class DnsSession:
         return future
 
     def _submit(self, channel: LoopChannel, name: str, rtype: str, deliver: Callable[[Answer], None]) -> None:
+        if rtype not in QUERY_TYPES:  # a caller's bug: refused before it takes an in-flight slot
+            raise ValueError(f"cannot ask for {rtype!r} records")
         if self._closed:
             deliver(Answer(name, rtype, Outcome.ERROR, detail="session closed"))
         elif self._in_flight < self._limit:
