@@ -139,6 +139,9 @@ class LoopChannel:
         self._readers: set[int] = set()
         self._writers: set[int] = set()
         self._timer: asyncio.TimerHandle | None = None
+        # The timer never sleeps past one try's timeout (nor a second): a query sent after it
+        # was armed then never has its deadline pass unnoticed.
+        self._longest = min(1.0, timeout)
         self._closed = False
         # Questions in flight by token: c-ares hands the token back with the reply.
         self._pending: dict[int, tuple[str, str, Deliver]] = {}
@@ -282,9 +285,9 @@ class LoopChannel:
         # (`_watch` then arms one), and a second, untracked timer would outlive `close()`.
         if self._timer is not None:
             self._timer.cancel()
-        # c-ares says when its next retry or timeout falls due; never sleep past a second so a
-        # query sent after the timer was armed is not retried late.
-        longest = _ffi.new("struct timeval *", (1, 0))
+        # c-ares says when its next retry or timeout falls due, up to `_longest`.
+        seconds = int(self._longest)
+        longest = _ffi.new("struct timeval *", (seconds, int((self._longest - seconds) * 1e6)))
         shorter = _ffi.new("struct timeval *")  # kept alive: c-ares may return a pointer to it
         due = _lib.ares_timeout(self._channel[0], longest, shorter)
         delay = 1.0 if due == _ffi.NULL else due.tv_sec + due.tv_usec / 1e6
