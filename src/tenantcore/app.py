@@ -21,7 +21,12 @@ from tenantcore import __version__, logs
 from tenantcore.accounts.routes import router as keys_router
 from tenantcore.api import errors, openapi
 from tenantcore.api.fast_reads import FastReads
-from tenantcore.api.middleware import BodyLimitMiddleware, RequestIdMiddleware, SecurityHeadersMiddleware
+from tenantcore.api.middleware import (
+    BodyLimitMiddleware,
+    HeadAsGetMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
 from tenantcore.config import Settings
 from tenantcore.dnsproviders.routes import router as dns_providers_router
 from tenantcore.domains.routes import router as domains_router
@@ -183,4 +188,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # middleware answers (413, 429, a replay) is timed and counted too.
     app.add_middleware(MetricsMiddleware, routes=app.router.routes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)  # outermost: everything inside sees the GET it answers
     return app

@@ -278,3 +278,23 @@ async def test_tenant_names_take_what_people_write(api):
         made = await api.post("/v1/tenants", json={"tenant_name": name})
         assert made.status_code == 201, (name, made.text)
         assert made.json()["tenant_name"] == name
+
+
+async def test_head_is_answered_as_get_without_a_body(service, api, tenant_id):
+    """Uptime monitors and `curl -I` send HEAD; FastAPI's GET routes alone would answer 405."""
+    listed, head = await api.get("/v1/tenants"), await api.head("/v1/tenants")
+    assert head.status_code == 200 and head.content == b""
+    for header in ("content-type", "content-length", "x-content-type-options"):
+        assert head.headers[header] == listed.headers[header], header
+    assert head.headers["x-request-id"] != listed.headers["x-request-id"]
+    unknown = await api.head(f"/v1/tenants/{UNKNOWN}/domains")
+    assert unknown.status_code == 404 and unknown.content == b""
+    async with service.client(None) as anonymous:
+        page = await anonymous.head("/app/login")
+        assert page.status_code == 200 and page.content == b""
+        assert page.headers["content-type"].startswith("text/html")
+        assert "content-security-policy" in page.headers
+        signed_out, signed_out_head = await anonymous.get("/app"), await anonymous.head("/app")
+        assert signed_out_head.status_code == signed_out.status_code == 303
+        assert signed_out_head.headers["location"] == signed_out.headers["location"]
+    assert (await api.head(f"/v1/tenants/{tenant_id}/domains/{D}/verify")).status_code == 405  # a POST route

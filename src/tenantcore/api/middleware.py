@@ -83,6 +83,29 @@ class RequestIdMiddleware:
             await send({"type": "http.response.body", "body": body})
 
 
+class HeadAsGetMiddleware:
+    """HEAD is answered as GET would be, without the body (RFC 9110 §9.3.2): FastAPI's GET
+    routes take no HEAD, and uptime monitors, link checkers and `curl -I` send it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        # The response keeps GET's headers, Content-Length included, as HEAD's must.
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 class BodyLimitMiddleware:
     """Refuse bodies over `limit` bytes with 413, by Content-Length or while streaming.
 
