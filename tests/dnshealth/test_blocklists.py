@@ -339,3 +339,30 @@ async def test_the_reconciler_reuses_a_verdict_until_the_interval_is_up(blocklis
         assert [e for e, _, _ in changes(None, None, asked, kept.last_known())] == ["domain.blocklisted"]
     finally:
         _set_listing(blocklist_knot, "dbl.test-bl", domain, None)
+
+
+async def test_authoritative_checks_still_ask_the_lists_through_the_resolvers():
+    """`--authoritative` asks a domain's own servers; a list is a zone delegated below its
+    owner's domain (dbl.spamhaus.org under spamhaus.org), whose servers only refer onwards:
+    asked there, a listed domain would read "clean"."""
+    domain = "listed-example.com"
+    head = "$TTL 0\n@ SOA ns.{z}. h.{z}. 1 3600 600 86400 0\n@ NS ns.{z}.\nns A 127.0.0.1\n"
+    owner = head.format(z="bl-owner.com") + "dbl NS ns.list-operator.invalid.\n"  # only a referral
+    served = {
+        domain: head.format(z=domain) + '@ TXT "v=spf1 -all"\n',
+        "bl-owner.com": head.format(z="bl-owner.com"),
+        "dbl.bl-owner.com": head.format(z="dbl.bl-owner.com") + f"{domain} A 127.0.1.2\n",
+    }
+    try:
+        # The resolvers know every zone; the domain's own servers (port of `own`) know only
+        # the domain and the list owner's parent zone, as on the internet.
+        with running_knot(served) as resolver, running_knot({domain: served[domain], "bl-owner.com": owner}) as own:
+            config = ResolverConfig(
+                nameservers=(resolver.address,), authoritative=True, authoritative_port=own.port, timeout=1.0, tries=1
+            )
+            report = await HealthChecker(config, parse_blocklists(["spamhaus:dbl.bl-owner.com"])).check(domain)
+    except KnotNotInstalled as exc:
+        pytest.skip(f"{exc}: run ./dev test as root, it installs Debian's knot")
+    assert report.spf_status == "v=spf1 -all"  # the domain itself came from its own servers
+    assert report.blocklist_status == "listed"
+    assert "blocklisted" in {f.code for f in report.findings}

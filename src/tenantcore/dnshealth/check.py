@@ -107,11 +107,12 @@ class CheckRun:
         if want_autodiscover:
             questions.append((autodiscover_name, "CNAME"))
         listed_names = []
+        list_questions = []
         for blocklist in self.blocklists if target.blocklists is None else ():
             names = blocklist.names_for(domain)
             listed_names.append(names)
-            questions.extend((blocklist.question(name), "A") for name in names)
-        answers = await self.session.query_all(questions)
+            list_questions.extend((blocklist.question(name), "A") for name in names)
+        answers = await self.session.query_all(questions, list_questions)
         apex_txt, mx, dmarc, s1, s2 = answers[:5]
         obs = Observations(
             domain=domain,

@@ -61,13 +61,27 @@ class DnsSession:
             return self._query_authoritative(name, rtype)
         return self._ask(self._base, name, rtype)
 
-    def query_all(self, questions: Sequence[tuple[str, str]]) -> Awaitable[list[Answer]]:
-        """Several (name, type) questions at once; the answers in the same order.
+    def query_all(
+        self, questions: Sequence[tuple[str, str]], resolvers: Sequence[tuple[str, str]] = ()
+    ) -> Awaitable[list[Answer]]:
+        """Several (name, type) questions at once; the answers in the same order, `questions`'
+        then `resolvers'`.
+
+        `resolvers` always go to the configured resolvers, even in authoritative mode: a
+        domain blocklist is a zone delegated below its owner's domain (dbl.spamhaus.org), so
+        the owner's servers would answer with a referral, read as "not listed".
 
         One future for the lot: a domain's six lookups then wake its check once, not six times
         through six futures and a gather, which is most of what a check costs beyond c-ares."""
-        if self.config.authoritative or not questions:
-            return asyncio.gather(*(self.query(name, rtype) for name, rtype in questions))
+        if self.config.authoritative:
+            return asyncio.gather(
+                *(self.query(name, rtype) for name, rtype in questions),
+                *(self._ask(self._base, name, rtype) for name, rtype in resolvers),
+            )
+        if resolvers:
+            questions = [*questions, *resolvers]
+        if not questions:
+            return asyncio.gather()
         future: asyncio.Future[list[Answer]] = self._loop.create_future()
         answers: list[Answer] = [_PENDING] * len(questions)
         left = len(questions)
