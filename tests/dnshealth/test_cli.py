@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from tenantcore.cli import app
@@ -54,12 +55,32 @@ def test_blocklists_on_by_default_unknown_where_the_lists_are_not_served(dns_ser
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)[0]
     assert [b["blocklist"] for b in report["blocklists"]] == ["dbl.spamhaus.org", "multi.surbl.org", "multi.uribl.com"]
-    assert report["blocklist_status"] in ("unknown", "clean")
+    assert report["blocklist_status"] == "unknown"  # REFUSED by a server that has no such zone
+    assert {b["status"] for b in report["blocklists"]} == {"unknown"}
     result = runner.invoke(app, ["check", "acme-corp.com", "-n", dns_server.address])
     assert "Blocklists" in result.output
     result = runner.invoke(app, ["check", "acme-corp.com", "-n", dns_server.address, "--no-blocklists"])
     assert "Blocklists" not in result.output and "blocklist" not in result.output
     assert runner.invoke(app, ["check", "acme-corp.com", "--blocklist", "bogus:x.y"]).exit_code == 2
+
+
+def test_a_listed_domain_is_shown_with_its_reason_and_exits_1():
+    from tenantcore.sandbox.knot import KnotNotInstalled, running_knot
+
+    head = "$TTL 0\n@ SOA ns.dbl.test-bl. h.dbl.test-bl. 1 3600 600 86400 0\n@ NS ns.dbl.test-bl.\n"
+    zone = head + "spam-example.com A 127.0.1.2\nlimited-example.com A 127.255.255.255\n"
+    args = ["--blocklist", "spamhaus:dbl.test-bl", "--timeout", "0.5", "--tries", "1"]
+    try:
+        with running_knot({"dbl.test-bl": zone}, key_name="tc-cli-bl") as lists:
+            listed = runner.invoke(app, ["check", "spam-example.com", "-n", lists.address, *args])
+            limited = runner.invoke(app, ["check", "limited-example.com", "--json", "-n", lists.address, *args])
+    except KnotNotInstalled as exc:
+        pytest.skip(f"{exc}: run ./dev test as root, it installs Debian's knot")
+    assert listed.exit_code == 1, listed.output
+    assert "blocklisted" in listed.output and "spam" in listed.output.lower()
+    report = json.loads(limited.stdout)[0]  # rate limited by the list: unknown, not listed, not clean
+    assert report["blocklist_status"] == "unknown"
+    assert "blocklisted" not in {f["code"] for f in report["findings"]}
 
 
 def test_bad_input_exits_2(dns_server):

@@ -78,6 +78,11 @@ async def test_history_charts_in_a_browser(browser, service):  # noqa: F811
     changes = page.get_by_role("table", name="Grade changes")
     await expect(changes.get_by_role("row")).to_have_count(markers + 1)
     await expect(changes).to_contain_text("→")
+    # Which finding broke the domain, and which fix brought it back: at verification Microsoft
+    # issues the DKIM keys, whose two CNAMEs are then missing until they are published.
+    newest, before_it = changes.locator("tbody tr").nth(0), changes.locator("tbody tr").nth(1)
+    await expect(newest.locator("td[data-label='Fixed']")).to_contain_text("dkim_selector_missing")
+    await expect(before_it.locator("td[data-label='Broke it']")).to_contain_text("dkim_selector_missing")
     assert await page.locator("svg#health-timeline").get_attribute("role") == "img"
     await page.locator("#health-history").scroll_into_view_if_needed()
     await shot(page, "31-domain-history-30")
