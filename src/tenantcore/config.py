@@ -117,7 +117,9 @@ class Settings(BaseSettings):
     dns_provider_allow_private: bool = Field(
         False, description="Let DNS providers' servers be loopback/private addresses (refused: SSRF)."
     )
-    webhook_timeout: float = Field(10.0, gt=0, description="Seconds a webhook receiver has to answer.")
+    webhook_timeout: float = Field(
+        10.0, gt=0, description="Seconds a webhook delivery attempt may take: name lookup, connecting, the answer."
+    )
     webhook_retry_for: float = Field(
         3 * 86400.0, gt=0, description="Seconds a delivery is retried (exponential backoff, jitter) before it fails."
     )

@@ -10,10 +10,10 @@ the connection (rebinding) does not get through."""
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
 from typing import Literal
+
+from tenantcore.dnshealth.cares import HostNotFound, host_addresses
 
 Policy = Literal["public", "loopback", "any"]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
@@ -47,11 +47,13 @@ async def checked_address(host: str, port: int, policy: Policy) -> str:
     """An address of `host` the policy allows (every address it resolves to must be allowed:
     a name with one private answer is refused); AddressRefused says why, without saying
     where a name points inside the network."""
+    # Looked up by c-ares on the loop, not by getaddrinfo(3) on the loop's few lookup threads: a
+    # receiver whose name servers never answer would hold those threads, and with them every
+    # other receiver's delivery; here it holds only its own, which the caller's timeout ends.
     try:
-        found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise AddressRefused(f"{host} does not resolve ({getattr(exc, 'strerror', None) or exc})") from None
-    addresses = [str(sockaddr[0]) for *_, sockaddr in found]
+        addresses = await host_addresses(host)
+    except HostNotFound as exc:
+        raise AddressRefused(f"{host} does not resolve ({exc})") from None
     if not addresses or not all(allowed(a, policy) for a in addresses):
         raise AddressRefused(
             f"{host} is not a public address (the operator can allow private ones: "

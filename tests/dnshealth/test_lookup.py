@@ -323,3 +323,41 @@ async def test_asking_for_a_type_the_checks_never_ask_is_refused_before_it_takes
     finally:
         await session.close()
     assert answer.outcome is Outcome.NXDOMAIN  # the one slot is still free
+
+
+async def test_host_addresses_follow_the_hosts_file_and_dns(dns_server, store):
+    from tenantcore.dnshealth.cares import HostNotFound, host_addresses
+
+    assert await host_addresses("127.0.0.1") == ("127.0.0.1",)
+    assert (await host_addresses("localhost"))[0] == "127.0.0.1"  # IPv4 first: receivers listen there
+    store.add("hooks.acmecorp.com", "A", "192.0.2.7")
+    assert await host_addresses("hooks.acmecorp.com", servers=(dns_server.address,)) == ("192.0.2.7",)
+    with pytest.raises(HostNotFound, match="not found"):
+        await host_addresses("nope.acmecorp.com", servers=(dns_server.address,), per_try=1.0, tries=1)
+
+
+async def test_a_host_whose_name_servers_never_answer_holds_up_no_other_lookup(blackhole):
+    """Webhook receivers' names are looked up on the loop: with getaddrinfo(3) on the loop's
+    four lookup threads, four names whose servers never answer held every other delivery."""
+    from tenantcore.dnshealth.cares import HostNotFound, host_addresses
+
+    loop = asyncio.get_running_loop()
+    stuck = [
+        asyncio.ensure_future(host_addresses(f"h{i}.slow.example", servers=(blackhole,), per_try=5.0, tries=2))
+        for i in range(8)
+    ]
+    await asyncio.sleep(0.1)  # all eight are waiting on the silent server
+    started = loop.time()
+    assert await asyncio.wait_for(host_addresses("localhost"), 1.0)
+    assert loop.time() - started < 0.5
+    assert not any(task.done() for task in stuck)
+    with pytest.raises(TimeoutError):  # the caller's bound ends a lookup at once
+        async with asyncio.timeout(0.2):
+            await stuck[0]
+    for task in stuck[1:]:
+        task.cancel()
+    await asyncio.gather(*stuck, return_exceptions=True)
+    quick = await asyncio.gather(
+        host_addresses("h.slow.example", servers=(blackhole,), per_try=0.1, tries=1), return_exceptions=True
+    )
+    assert isinstance(quick[0], HostNotFound) and "timeout" in str(quick[0]).lower()

@@ -116,6 +116,54 @@ def read_answer(name: str, rtype: str, record: object) -> Answer:
     return Answer(name, rtype, Outcome.OK, tuple(values), tuple(sorted(mx)), alias)
 
 
+def _addresses(result: object) -> tuple[str, ...]:
+    found: list[str] = []
+    node = result.nodes  # type: ignore[attr-defined]
+    while node != _ffi.NULL:
+        if node.ai_family == socket.AF_INET:
+            sin = _ffi.cast("struct sockaddr_in *", node.ai_addr)
+            found.append(socket.inet_ntop(socket.AF_INET, _ffi.buffer(_ffi.addressof(sin.sin_addr), 4)[:]))
+        elif node.ai_family == socket.AF_INET6:
+            sin6 = _ffi.cast("struct sockaddr_in6 *", node.ai_addr)
+            text = socket.inet_ntop(socket.AF_INET6, _ffi.buffer(_ffi.addressof(sin6.sin6_addr), 16)[:])
+            found.append(f"{text}%{sin6.sin6_scope_id}" if sin6.sin6_scope_id else text)
+        node = node.ai_next
+    # One entry per address; IPv4 first: c-ares answers "localhost" with ::1 first even where
+    # the hosts file has only 127.0.0.1 (and a receiver listening there), and a container
+    # often has no IPv6 route at all, while most names with an AAAA have an A too.
+    unique = list(dict.fromkeys(found))
+    return tuple(sorted(unique, key=lambda address: ":" in address))
+
+
+class HostNotFound(Exception):
+    """A host name that did not resolve: the text says why (no such name, timeout ...)."""
+
+
+async def host_addresses(
+    host: str, *, per_try: float = 2.0, tries: int = 2, servers: tuple[str, ...] = ()
+) -> tuple[str, ...]:
+    """`host`'s addresses, looked up on the running loop (no thread, so a name whose servers
+    never answer holds nothing but its own caller, and cancelling the caller ends it); the
+    system's resolvers and hosts file unless `servers` are given, each try waiting `per_try`
+    seconds. Raises HostNotFound."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[tuple[int, tuple[str, ...]]] = loop.create_future()
+
+    def done(status: int, found: tuple[str, ...]) -> None:
+        if not future.done():
+            future.set_result((status, found))
+
+    channel = LoopChannel(servers, timeout=per_try, tries=tries, search=True)
+    try:
+        channel.addresses(host, done)
+        status, found = await future
+    finally:
+        channel.close()
+    if status != _lib.ARES_SUCCESS or not found:
+        raise HostNotFound(_strerror(status) if status != _lib.ARES_SUCCESS else "no address")
+    return found
+
+
 Deliver = Callable[[Answer], None]
 
 
@@ -134,7 +182,7 @@ class LoopChannel:
 
     _depth = 0
 
-    def __init__(self, servers: tuple[str, ...], *, timeout: float, tries: int) -> None:
+    def __init__(self, servers: tuple[str, ...], *, timeout: float, tries: int, search: bool = False) -> None:
         self._loop = asyncio.get_running_loop()
         self._readers: set[int] = set()
         self._writers: set[int] = set()
@@ -145,6 +193,7 @@ class LoopChannel:
         self._closed = False
         # Questions in flight by token: c-ares hands the token back with the reply.
         self._pending: dict[int, tuple[str, str, Deliver]] = {}
+        self._resolving: dict[int, Callable[[int, tuple[str, ...]], None]] = {}
         self._token = 0
         this = weakref.ref(self)  # c-ares's callbacks must not keep their channel alive
 
@@ -158,11 +207,24 @@ class LoopChannel:
             if channel is not None:
                 channel._reply(int(_ffi.cast("uintptr_t", arg)), status, record)
 
+        def on_addresses(arg: object, status: int, _timeouts: int, result: object) -> None:
+            try:
+                found = _addresses(result) if status == _lib.ARES_SUCCESS and result != _ffi.NULL else ()
+            finally:
+                if result != _ffi.NULL:
+                    _lib.ares_freeaddrinfo(result)
+            channel = this()
+            if channel is not None:
+                channel._resolved(int(_ffi.cast("uintptr_t", arg)), status, found)
+
         # Kept on the instance: c-ares holds bare pointers to them for the channel's life.
         self._on_socket_state = _ffi.callback("ares_sock_state_cb", on_socket_state)
         self._on_reply = _ffi.callback("ares_callback_dnsrec", on_reply)
+        self._on_addresses = _ffi.callback("ares_addrinfo_callback", on_addresses)
         options = _ffi.new("struct ares_options *")
-        options.flags = pycares.ARES_FLAG_EDNS | pycares.ARES_FLAG_NOSEARCH
+        # A check asks for names exactly as given; a host name (a webhook's) is looked up as the
+        # system would, search domains included (a Kubernetes service's short name).
+        options.flags = pycares.ARES_FLAG_EDNS | (0 if search else pycares.ARES_FLAG_NOSEARCH)
         options.timeout = int(timeout * 1000)
         options.tries = tries
         options.socket_receive_buffer_size = RECEIVE_BUFFER
@@ -219,6 +281,41 @@ class LoopChannel:
                 deliver(failure(name, rtype, status))
         finally:
             self._leave()
+
+    def addresses(self, host: str, done: Callable[[int, tuple[str, ...]], None]) -> None:
+        """The addresses of `host` for a TCP connection, as getaddrinfo(3) finds them (the
+        hosts file, then DNS; IPv4 and IPv6) but without a thread: `done(status, addresses)`
+        follows on the loop, with ARES_SUCCESS or an ARES_E* code."""
+        if self._closed:
+            done(pycares.errno.ARES_ECANCELLED, ())
+            return
+        try:
+            encoded = host.encode("idna")
+        except UnicodeError:
+            done(pycares.errno.ARES_EBADNAME, ())
+            return
+        self._token += 1
+        token = self._token
+        self._resolving[token] = done
+        hints = _ffi.new("struct ares_addrinfo_hints *")
+        hints.ai_socktype = socket.SOCK_STREAM
+        self._depth += 1
+        try:
+            arg = _ffi.cast("void *", token)
+            _lib.ares_getaddrinfo(self._channel[0], encoded, _ffi.NULL, hints, self._on_addresses, arg)
+        finally:
+            self._leave()
+
+    def _resolved(self, token: int, status: int, found: tuple[str, ...]) -> None:
+        done = self._resolving.pop(token, None)
+        if done is None:
+            return
+        try:
+            done(status, found)
+        except Exception as exc:
+            self._loop.call_exception_handler({"message": "address lookup callback failed", "exception": exc})
+        except BaseException as exc:
+            self._loop.call_soon(_reraise, exc)
 
     def _reply(self, token: int, status: int, record: object) -> None:
         entry = self._pending.pop(token, None)
@@ -328,6 +425,9 @@ class LoopChannel:
         for name, rtype, deliver in self._pending.values():  # none after a cancel; kept safe
             deliver(Answer(name, rtype, Outcome.ERROR, detail="channel closed"))
         self._pending.clear()
+        for done in self._resolving.values():
+            done(pycares.errno.ARES_ECANCELLED, ())
+        self._resolving.clear()
 
     def __del__(self) -> None:
         # A channel dropped without close() has no query in flight while its loop runs (the
@@ -336,5 +436,6 @@ class LoopChannel:
         if getattr(self, "_channel", None) is not None:
             self._closed = True
             self._pending.clear()
+            self._resolving.clear()
             _lib.ares_destroy(self._channel[0])
             self._channel = None

@@ -225,18 +225,21 @@ class Deliverer:
         body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True)
         started = time.perf_counter()
         rule = targets.policy(self.settings.webhook_allow_private, endpoint.mode)
+        resolved = False
         try:
             host, port = targets.parse(endpoint.url)
-            address = await netguard.checked_address(host, port, rule)
-            # Sent to the address just checked (a DNS answer that changed since cannot steer
-            # it elsewhere), with the name in Host and in TLS (SNI and certificate check).
-            parts = urlsplit(endpoint.url)
-            literal = f"[{address}]" if ":" in address else address
-            target = urlunsplit(parts._replace(netloc=f"{literal}:{port}"))
-            headers = signing.headers(row.id, body, self._secrets(endpoint)) | {"host": parts.netloc}
-            # The whole exchange is bounded, and the receiver's body is never read: a reply
-            # that trickles or never ends holds nothing but this delivery, for that long.
+            # The whole exchange is bounded, the name's lookup included, and the receiver's
+            # body is never read: a name whose servers never answer, or a reply that trickles
+            # or never ends, holds nothing but this delivery, for that long.
             async with asyncio.timeout(self.settings.webhook_timeout):
+                address = await netguard.checked_address(host, port, rule)
+                resolved = True
+                # Sent to the address just checked (a DNS answer that changed since cannot
+                # steer it elsewhere), with the name in Host and in TLS (SNI, certificate).
+                parts = urlsplit(endpoint.url)
+                literal = f"[{address}]" if ":" in address else address
+                target = urlunsplit(parts._replace(netloc=f"{literal}:{port}"))
+                headers = signing.headers(row.id, body, self._secrets(endpoint)) | {"host": parts.netloc}
                 async with self.client.stream(
                     "POST", target, content=body.encode(), headers=headers, extensions={"sni_hostname": host}
                 ) as response:
@@ -244,7 +247,9 @@ class Deliverer:
         except (targets.TargetRefused, netguard.AddressRefused) as exc:
             return Outcome(None, 0, f"refused: {exc}")
         except (TimeoutError, httpx.TimeoutException):
-            return Outcome(None, _ms(started), f"no answer within {self.settings.webhook_timeout:g} s")
+            limit = f"{self.settings.webhook_timeout:g} s"
+            what = f"no answer within {limit}" if resolved else f"the host name did not resolve within {limit}"
+            return Outcome(None, _ms(started), what)
         except httpx.HTTPError as exc:
             return Outcome(None, _ms(started), f"{type(exc).__name__}: {exc}"[:500])
         return Outcome(status, _ms(started), None)
