@@ -36,7 +36,9 @@ class Service:
 
     async def new_account(self) -> dict[str, str]:
         """Another account, made the way `tenantcore keys` does: through the same database."""
-        other = Runtime(Settings(data_dir=self.settings.data_dir, sandbox=False))
+        # The service's own database (PostgreSQL too), not the SQLite file data_dir defaults to.
+        settings = Settings(data_dir=self.settings.data_dir, database_url=self.settings.database_url, sandbox=False)
+        other = Runtime(settings)
         async with other.sessions() as session:
             _, keys = await accounts.create_account(session, other.secret, "other")
             await session.commit()
