@@ -108,7 +108,11 @@ async def dispatch(session: AsyncSession, batch: int = DISPATCH_BATCH) -> int:
 
 
 def backoff(settings: Settings, attempts: int) -> float:
-    base = min(BACKOFF_CAP, settings.webhook_backoff * 2 ** max(0, attempts - 1))
+    # The doublings are bounded (a float power, never an int one): past ~1,024 attempts (a
+    # retry window of months at the cap) 2 ** n no longer converts to a float and raised, so
+    # the outcome was never recorded and the delivery was re-sent every lease, for ever.
+    doublings = min(max(0, attempts - 1), 1000)
+    base = min(BACKOFF_CAP, settings.webhook_backoff * 2.0**doublings)
     return base * random.uniform(0.75, 1.25)  # jitter: a receiver coming back is not hit by a wave
 
 
