@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -11,6 +13,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from tenantcore.dnshealth.blocklists import DEFAULT_BLOCKLISTS, parse_blocklists
 
 _OFF = ("", "off", "none", "false", "0", "[]")
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -112,7 +123,9 @@ class Settings(BaseSettings):
 
     # Live mode: the operator's multi-tenant Entra app.
     webhook_allow_private: bool = Field(
-        False, description="Let live webhooks reach loopback, private and link-local addresses (refused: SSRF)."
+        False,
+        description="Let webhooks (live and test keys) reach loopback, private and link-local addresses "
+        "(refused: SSRF). Test keys reach loopback anyway on a local sandbox (`local_sandbox`).",
     )
     dns_provider_allow_private: bool = Field(
         False, description="Let DNS providers' servers be loopback/private addresses (refused: SSRF)."
@@ -229,6 +242,15 @@ class Settings(BaseSettings):
         """The parsed lists (`dnshealth.blocklists.Blocklist`) for live or test mode, the DQS key applied."""
         key = self.spamhaus_dqs_key.get_secret_value() if self.spamhaus_dqs_key else None
         return parse_blocklists(self.sandbox_blocklists if mode == "test" else self.blocklists, key)
+
+    @property
+    def local_sandbox(self) -> bool:
+        """This server is someone's own sandbox, not a shared one: the sandbox runs, the API
+        listens on loopback only and no other address is given out (TENANTCORE_PUBLIC_URL unset
+        or loopback). Only then may test keys point webhooks at this machine's loopback: on a
+        server others reach, any account's test key could otherwise probe its local ports."""
+        public = urlsplit(self.public_url).hostname if self.public_url else self.host
+        return self.sandbox and _loopback(self.host) and _loopback(public or "")
 
     @property
     def db_url(self) -> str:

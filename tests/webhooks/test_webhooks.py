@@ -14,9 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from tenantcore.accounts.models import Account
+from tenantcore.config import Settings
 from tenantcore.events.models import Event
 from tenantcore.events.service import TYPES
-from tenantcore.webhooks import targets
+from tenantcore.webhooks import credentials, signing, targets
+from tenantcore.webhooks.models import WebhookEndpoint
 
 from ..running import Service
 from .receiver import receiving, until
@@ -192,7 +194,8 @@ async def test_bad_urls_are_refused(url: str) -> None:
         await targets.check(url, "any")
 
 
-async def test_the_live_api_refuses_a_loopback_url_and_test_keys_may_use_one(service: Service) -> None:
+async def test_live_keys_never_reach_loopback_and_test_keys_do_on_a_local_sandbox(service: Service) -> None:
+    assert service.settings.local_sandbox  # the defaults: sandbox on, listening on 127.0.0.1
     async with service.client(service.keys["live"]) as live, service.client(service.keys["test"]) as test:
         refused = await live.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook"})
         assert refused.status_code == 400 and refused.json()["detail"]["code"] == "webhook_url_not_allowed"
@@ -224,5 +227,65 @@ async def test_an_endpoint_failing_for_too_long_is_disabled_with_an_event(tmp_pa
                 assert receiver.url not in events["events"][0]["message"]  # no URL (it may hold a token)
                 enabled = await api.patch(f"/v1/webhooks/{endpoint['id']}", json={"enabled": True})
                 assert enabled.json()["enabled"] and enabled.json()["failing_since"] is None
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize(
+    ("settings", "local"),
+    [
+        ({}, True),  # `tenantcore serve` out of the box: a developer's own sandbox
+        ({"host": "::1", "public_url": "http://localhost:8000"}, True),
+        ({"sandbox": False}, False),  # a production server
+        ({"host": "0.0.0.0"}, False),  # others reach it
+        ({"host": "10.0.0.5"}, False),
+        ({"public_url": "https://tenantcore.example.com"}, False),  # behind a proxy on loopback
+    ],
+)
+def test_test_keys_reach_loopback_only_on_a_local_sandbox(tmp_path: Path, settings: dict, local: bool) -> None:  # type: ignore[type-arg]
+    configured = Settings(data_dir=tmp_path, **settings)
+    assert targets.policy(configured, "test") == ("loopback" if local else "public")
+    assert targets.policy(configured, "live") == "public"
+    allowed = Settings(data_dir=tmp_path, webhook_allow_private=True, **settings)
+    assert targets.policy(allowed, "test") == targets.policy(allowed, "live") == "any"
+
+
+async def test_on_a_production_server_test_keys_cannot_reach_its_loopback(tmp_path: Path) -> None:
+    """A server several accounts share: a test key must not make it POST to its own loopback
+    ports and read back what answered (a port scan through the delivery log)."""
+    running = Service(tmp_path / "data", sandbox=False, webhook_backoff=0.2, webhook_poll=0.1, webhook_timeout=1.0)
+    try:
+        with receiving() as receiver:
+            async with running.client(running.keys["test"]) as api:
+                refused = await api.post("/v1/webhooks", json={"url": receiver.url})
+                assert refused.status_code == 400, refused.text
+                assert refused.json()["detail"]["code"] == "webhook_url_not_allowed"
+                assert "not a public address" in refused.json()["detail"]["message"]
+                # An endpoint stored before (made on a local sandbox, or by an older version) is
+                # refused again at delivery: nothing reaches the receiver, the log says why.
+                async with running.database() as session:
+                    account = await session.scalar(select(Account.id))
+                    row = WebhookEndpoint(
+                        account_id=account,
+                        mode="test",
+                        url=receiver.url,
+                        description="",
+                        event_types=[],
+                        secret=credentials.seal(running.runtime.secret, signing.new_secret()),
+                    )
+                    session.add(row)
+                    await session.flush()
+                    endpoint_id = row.id
+                assert (await api.post(f"/v1/webhooks/{endpoint_id}/test")).status_code == 202
+
+                async def refused_at_delivery() -> bool:
+                    log = (await api.get(f"/v1/webhooks/{endpoint_id}/deliveries")).json()["deliveries"]
+                    return bool(log and log[0]["attempt_log"])
+
+                await until_async(refused_at_delivery, "a refused delivery attempt in the log")
+                attempt = (await api.get(f"/v1/webhooks/{endpoint_id}/deliveries")).json()["deliveries"][0]
+                first = attempt["attempt_log"][0]
+                assert first["status_code"] is None and "not a public address" in first["error"]
+                assert receiver.requests == 0
     finally:
         running.stop()

@@ -228,7 +228,7 @@ class Deliverer:
     async def _post(self, row: WebhookDelivery, endpoint: WebhookEndpoint) -> Outcome:
         body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True)
         started = time.perf_counter()
-        rule = targets.policy(self.settings.webhook_allow_private, endpoint.mode)
+        rule = targets.policy(self.settings, endpoint.mode)
         resolved = False
         try:
             host, port = targets.parse(endpoint.url)

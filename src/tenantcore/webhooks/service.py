@@ -41,7 +41,7 @@ def _types(types: list[str]) -> list[str]:
 
 
 def _rule(runtime: Runtime, caller: Caller) -> netguard.Policy:
-    return targets.policy(runtime.settings.webhook_allow_private, caller.mode)
+    return targets.policy(runtime.settings, caller.mode)
 
 
 def _out(row: WebhookEndpoint) -> WebhookOut:

@@ -1,13 +1,15 @@
-"""Where webhooks may go: http(s) URLs whose host passes `tenantcore.netguard` (public
-addresses in live mode unless the operator allows private ones; loopback too for test keys,
-whose receivers are local; never the metadata service or private ranges by default), checked
-on create and again at every delivery; redirects are never followed."""
+"""Where webhooks may go: http(s) URLs whose host passes `tenantcore.netguard`: public
+addresses only, for live and test keys alike, unless the operator allows private ones; loopback
+too for test keys on a local sandbox (`Settings.local_sandbox`: a developer's own machine, where
+the receiver is local too); never the metadata service or private ranges by default. Checked on
+create and again at every delivery; redirects are never followed."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
 from tenantcore import netguard
+from tenantcore.config import Settings
 from tenantcore.errors import TenantCoreError
 
 
@@ -28,10 +30,12 @@ def parse(url: str) -> tuple[str, int]:
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 
-def policy(allow_private: bool, mode: str) -> netguard.Policy:
-    if allow_private:
+def policy(settings: Settings, mode: str) -> netguard.Policy:
+    if settings.webhook_allow_private:
         return "any"
-    return "loopback" if mode == "test" else "public"
+    # Not for every test key: on a server several accounts share, a test key reaching loopback
+    # would let any of them probe the server's own ports through the delivery log (SSRF).
+    return "loopback" if mode == "test" and settings.local_sandbox else "public"
 
 
 async def check(url: str, rule: netguard.Policy) -> None:
