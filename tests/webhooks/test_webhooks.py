@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tenantcore.accounts.models import Account
 from tenantcore.config import Settings
@@ -187,11 +187,39 @@ async def test_test_keys_reach_loopback_but_never_private_ranges_or_metadata(url
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.com/x", "http://user:pw@example.com/", "http:///nohost", "http://h:99999/", "http://[::1/x"]
+    "url",
+    [
+        "ftp://example.com/x",
+        "http://user:pw@example.com/",
+        "http:///nohost",
+        "http://h:99999/",
+        "http://[::1/x",
+        "http://127.0.0.1:0/hook",
+        "http://127.0.0.1:9/h\x01ook",
+        "http://127.0.0.1:9/h\x00ook",
+        "http://127.0.0.1:9/h ook",
+        " http://127.0.0.1:9/hook",
+        "http://127.0.0.1:9/hook\n",
+        "http://127.0.0.1:9/h\u00a0ook",
+    ],
 )
 async def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(targets.TargetRefused):
         await targets.check(url, "any")
+
+
+async def test_the_api_refuses_urls_with_control_characters_or_whitespace(service: Service) -> None:
+    async with service.client(service.keys["test"]) as api:
+        for url in ("http://127.0.0.1:9/h\x01ook", "http://127.0.0.1:9/h ook", "http://127.0.0.1:9/h\took"):
+            created = await api.post("/v1/webhooks", json={"url": url})
+            assert created.status_code == 400, (url, created.text)
+            assert created.json()["detail"]["code"] == "webhook_url_not_allowed"
+            assert "percent-encode" in created.json()["detail"]["message"]
+        endpoint = await create(api, "http://127.0.0.1:9/hook")
+        changed = await api.patch(f"/v1/webhooks/{endpoint['id']}", json={"url": "http://127.0.0.1:9/h\x01ook"})
+        assert changed.status_code == 400 and changed.json()["detail"]["code"] == "webhook_url_not_allowed"
+        assert (await api.get(f"/v1/webhooks/{endpoint['id']}")).json()["url"] == "http://127.0.0.1:9/hook"
+        assert (await api.get("/v1/webhooks")).json()["count"] == 1
 
 
 async def test_live_keys_never_reach_loopback_and_test_keys_do_on_a_local_sandbox(service: Service) -> None:
@@ -287,5 +315,44 @@ async def test_on_a_production_server_test_keys_cannot_reach_its_loopback(tmp_pa
                 first = attempt["attempt_log"][0]
                 assert first["status_code"] is None and "not a public address" in first["error"]
                 assert receiver.requests == 0
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize(
+    ("broken", "error"),
+    [
+        # Stored before URLs were checked for control characters: the client refuses it.
+        ({"url": "http://127.0.0.1:9/h\x01ook"}, "whitespace or a control character"),
+        # Sealed under another server secret (TENANTCORE_SECRET_KEY changed): nothing can sign.
+        ({"secret": credentials.seal(b"another server secret", signing.new_secret())}, "could not send"),
+    ],
+)
+async def test_a_delivery_that_cannot_be_sent_is_retried_then_fails(tmp_path: Path, broken: dict, error: str) -> None:  # type: ignore[type-arg]
+    """Whatever stops a delivery before it leaves counts as a failed attempt: retried with
+    backoff and failed after the retry window, never re-sent forever on every lease."""
+    running = Service(
+        tmp_path / "data", webhook_backoff=0.2, webhook_poll=0.1, webhook_timeout=1.0, webhook_retry_for=1.5
+    )
+    try:
+        async with running.client(running.keys["test"]) as api:
+            endpoint = await create(api, "http://127.0.0.1:9/hook")
+            async with running.database() as session:
+                await session.execute(
+                    update(WebhookEndpoint).where(WebhookEndpoint.id == endpoint["id"]).values(**broken)
+                )
+            assert (await api.post(f"/v1/webhooks/{endpoint['id']}/test")).status_code == 202
+
+            async def failed() -> bool:
+                log = (await api.get(f"/v1/webhooks/{endpoint['id']}/deliveries")).json()["deliveries"]
+                return log[0]["status"] == "failed"
+
+            await until_async(failed, "the delivery failed after the retry window")
+            delivery = (await api.get(f"/v1/webhooks/{endpoint['id']}/deliveries")).json()["deliveries"][0]
+            assert delivery["attempts"] >= 2 and len(delivery["attempt_log"]) == delivery["attempts"]
+            assert all(a["status_code"] is None and error in a["error"] for a in delivery["attempt_log"])
+            assert error in delivery["last_error"]
+            read = (await api.get(f"/v1/webhooks/{endpoint['id']}")).json()
+            assert read["failing_since"] is not None  # the endpoint's failure clock runs too
     finally:
         running.stop()

@@ -212,10 +212,19 @@ class Deliverer:
     async def _send(self, row: WebhookDelivery, endpoint: WebhookEndpoint) -> None:
         try:
             async with self._limit(endpoint.id):
-                outcome = await self._post(row, endpoint)
+                try:
+                    outcome = await self._post(row, endpoint)
+                except Exception as exc:
+                    # Anything unforeseen while preparing or sending (a URL the client refuses, a
+                    # secret that no longer unseals) is a failed attempt like any other: counted,
+                    # retried with backoff, failed after the retry window, the endpoint disabled
+                    # in the end. Left to the lease, it would be sent again forever, uncounted,
+                    # holding up its domain's later deliveries.
+                    log.exception("webhook delivery %s failed unexpectedly", row.id)
+                    outcome = Outcome(None, 0, f"could not send: {type(exc).__name__}: {exc}")
             await self._record(row, endpoint, outcome)
-        except Exception:  # never lose the loop over one delivery: its lease runs out, it is sent again
-            log.exception("webhook delivery %s failed unexpectedly", row.id)
+        except Exception:  # recording failed (the database): the lease runs out, it is sent again
+            log.exception("webhook delivery %s: could not record the attempt", row.id)
         finally:
             self._held.pop(row.seq, None)
 
@@ -255,16 +264,17 @@ class Deliverer:
             what = f"no answer within {limit}" if resolved else f"the host name did not resolve within {limit}"
             return Outcome(None, _ms(started), what)
         except httpx.HTTPError as exc:
-            return Outcome(None, _ms(started), f"{type(exc).__name__}: {exc}"[:500])
+            return Outcome(None, _ms(started), f"{type(exc).__name__}: {exc}")
         return Outcome(status, _ms(started), None)
 
     async def _record(self, row: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome) -> None:
         at = now()
         attempts = row.attempts + 1
+        error = _printable(outcome.error)
         values: dict[str, object] = {
             "attempts": attempts,
             "last_status": outcome.status,
-            "last_error": outcome.error,
+            "last_error": error,
             "last_latency_ms": outcome.latency_ms,
         }
         gone = outcome.status == 410
@@ -280,7 +290,7 @@ class Deliverer:
             attempted_at=at,
             status_code=outcome.status,
             latency_ms=outcome.latency_ms,
-            error=outcome.error,
+            error=error,
         )
         async with self.runtime.transaction() as session:
             if not await repository.finish(session, self.owner, row.seq, values, attempt):
@@ -315,6 +325,14 @@ class Deliverer:
                     {"endpoint_id": endpoint.id, "reason": reason},
                 )
             )
+
+
+def _printable(error: str | None) -> str | None:
+    """An error text fit for the log column: control characters escaped (PostgreSQL refuses
+    NUL in text) and cut to the column's size."""
+    if error is None:
+        return None
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in error)[:500]
 
 
 def _ms(started: float) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import httpx
+
 from tenantcore import netguard
 from tenantcore.config import Settings
 from tenantcore.errors import TenantCoreError
@@ -18,11 +20,18 @@ class TargetRefused(Exception):
 
 
 def parse(url: str) -> tuple[str, int]:
+    # Whitespace and control characters are not part of a URL (RFC 3986): refused here, on create,
+    # rather than by the HTTP client at every delivery.
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise TargetRefused("not a valid URL: it holds whitespace or a control character (percent-encode it)")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError as exc:
+        httpx.URL(url)  # what the delivery will send to must be a URL the client takes
+    except (ValueError, httpx.InvalidURL) as exc:
         raise TargetRefused(f"not a valid URL ({exc})") from None
+    if port == 0:
+        raise TargetRefused("not a valid URL (port 0)")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetRefused("the URL must be http:// or https:// with a host name")
     if parts.username or parts.password:
