@@ -356,3 +356,51 @@ async def test_a_delivery_that_cannot_be_sent_is_retried_then_fails(tmp_path: Pa
             assert read["failing_since"] is not None  # the endpoint's failure clock runs too
     finally:
         running.stop()
+
+
+async def test_bad_ids_and_text_are_4xx_on_every_database(tmp_path: Path, database_url: str) -> None:
+    """SQLite and PostgreSQL alike: a NUL in a path or a field, a page cursor past 64 bits is a
+    4xx with its code, never a 500 (PostgreSQL refuses NUL in text, and integers past 2^63)."""
+    running = Service(tmp_path / "data", database_url=database_url, worker=False)
+    try:
+        async with running.client(running.keys["test"]) as api:
+            endpoint = await create(api, "http://127.0.0.1:9/hook", description="Ops, München 🚀")
+            hook = f"/v1/webhooks/{endpoint['id']}"
+            queued = (await api.post(f"{hook}/test")).json()["delivery_id"]
+
+            async def refused(method: str, path: str, status: int, code: str, **body: object) -> None:
+                answer = await api.request(method, path, **({"json": body} if body else {}))
+                assert answer.status_code == status, (method, path, body, answer.text)
+                assert answer.json()["detail"]["code"] == code, (method, path, body, answer.text)
+
+            await refused("GET", f"{hook}/deliveries?before=9223372036854775808", 400, "invalid_request")
+            await refused("GET", f"{hook}/deliveries?before=99999999999999999999", 400, "invalid_request")
+            last = await api.get(f"{hook}/deliveries", params={"before": 2**63 - 1})
+            assert last.status_code == 200 and [d["id"] for d in last.json()["deliveries"]] == [queued]
+            for method, path in [
+                ("GET", "/v1/webhooks/%00"),
+                ("PATCH", "/v1/webhooks/%00"),
+                ("DELETE", "/v1/webhooks/%00"),
+                ("POST", "/v1/webhooks/%00/rotate-secret"),
+                ("POST", "/v1/webhooks/%00/test"),
+                ("GET", "/v1/webhooks/%00/deliveries"),
+                ("POST", f"/v1/webhooks/%00/deliveries/{queued}/redeliver"),
+                ("GET", f"/v1/webhooks/{endpoint['id'].upper()}"),
+            ]:
+                await refused(
+                    method, path, 404, "webhook_not_found", **({"enabled": True} if method == "PATCH" else {})
+                )
+            for delivery in ("%00", "msg_%00", queued.upper()):
+                await refused("POST", f"{hook}/deliveries/{delivery}/redeliver", 404, "delivery_not_found")
+            await refused("POST", "/v1/webhooks", 400, "webhook_url_not_allowed", url="http://127.0.0.1:9/h\x00ook")
+            await refused("PATCH", hook, 400, "webhook_url_not_allowed", url="http://127.0.0.1:9/h\x00ook")
+            for text in ("a\x00b", "two\nlines", "a\tb", "\x7f", "\u202eevil"):
+                await refused(
+                    "POST", "/v1/webhooks", 400, "invalid_request", url="http://127.0.0.1:9/h", description=text
+                )
+                await refused("PATCH", hook, 400, "invalid_request", description=text)
+            read = (await api.get(hook)).json()
+            assert read["description"] == "Ops, München 🚀" and read["url"] == "http://127.0.0.1:9/hook"
+            assert (await api.get("/v1/webhooks")).json()["count"] == 1
+    finally:
+        running.stop()

@@ -4,6 +4,7 @@ PostgreSQL, one write statement under SQLite's lock). Nothing here commits."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -24,7 +25,15 @@ async def endpoints_of(session: AsyncSession, caller: Caller) -> list[WebhookEnd
     return list((await session.scalars(query.order_by(WebhookEndpoint.created_at))).all())
 
 
+# The shapes of the ids this service hands out (`db.new_id`, `outbox.message_id`): anything else
+# is no id of ours and never reaches the database (PostgreSQL refuses NUL in text: a 500).
+_ENDPOINT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DELIVERY_ID = re.compile(r"msg_[0-9a-f]{32}")
+
+
 async def endpoint_for(session: AsyncSession, caller: Caller, endpoint_id: str) -> WebhookEndpoint | None:
+    if not _ENDPOINT_ID.fullmatch(endpoint_id):
+        return None
     row = await session.get(WebhookEndpoint, endpoint_id)
     if row is None or row.account_id != caller.account_id or row.mode != caller.mode:
         return None
@@ -53,6 +62,8 @@ async def attempts_of(session: AsyncSession, seqs: Sequence[int]) -> dict[int, l
 
 
 async def delivery_for(session: AsyncSession, endpoint_id: str, delivery_id: str) -> WebhookDelivery | None:
+    if not _DELIVERY_ID.fullmatch(delivery_id):
+        return None
     return await session.scalar(
         select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.id == delivery_id)
     )

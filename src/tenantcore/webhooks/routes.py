@@ -80,7 +80,9 @@ async def deliveries(
     endpoint_id: str,
     status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="next_before of the previous page")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="next_before of the previous page")
+    ] = None,  # bounded: the delivery number is a 64-bit integer in the database
 ) -> DeliveryList:
     """The delivery log, newest first: attempts, status codes, latency, the next retry."""
     return await service.deliveries(runtime, caller, endpoint_id, status, limit, before)

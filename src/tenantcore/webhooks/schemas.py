@@ -1,11 +1,26 @@
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
 from tenantcore.events.service import TYPES
+
+# Control characters, line and paragraph separators, bidi overrides: a description is one line
+# shown in the app and the API (tenant names follow the same rule), and PostgreSQL refuses NUL.
+_BREAKING = frozenset({"Cc", "Zl", "Zp"})
+_BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _one_line(value: str | None) -> str | None:
+    if value is not None and any(unicodedata.category(c) in _BREAKING or c in _BIDI_OVERRIDES for c in value):
+        raise ValueError("must be one line: no control characters (line breaks, tabs, NUL, ...)")
+    return value
+
+
+Description = Annotated[str, AfterValidator(_one_line)]
 
 # One of TYPES in the document; checked by the service, so an unknown one is a 400
 # `invalid_event_type` that names the known types (not a generic validation error).
@@ -22,7 +37,7 @@ class CreateWebhook(BaseModel):
 
     url: str = Field(max_length=2048, description="http(s) URL that receives POSTs (redirects are not followed).")
     event_types: list[EventType] = Field(default_factory=list, description="Types to send; empty: every type.")
-    description: str = Field("", max_length=256)
+    description: Description = Field("", max_length=256)
     enabled: StrictBool = True
 
 
@@ -31,7 +46,7 @@ class UpdateWebhook(BaseModel):
 
     url: str | None = Field(None, max_length=2048)
     event_types: list[EventType] | None = None
-    description: str | None = Field(None, max_length=256)
+    description: Description | None = Field(None, max_length=256)
     enabled: StrictBool | None = Field(None, description="true re-enables an endpoint that was disabled.")
 
 
