@@ -42,9 +42,10 @@ async def test_a_published_domain_has_its_grade_change_in_its_history(api, tenan
 async def test_bad_history_requests(api, tenant_id):
     base = f"/v1/tenants/{tenant_id}/domains/{D}"
     assert (await api.post(f"/v1/tenants/{tenant_id}/domains", json={"domain": D})).status_code == 201
-    for days in ("0", "401", "-3", "abc", "1.5"):
+    for days in ("0", "401", "-3", "abc", "1.5", "", "+7", "٣", "99999999999999999999"):
         response = await api.get(f"{base}/history", params={"days": days})
         assert response.status_code == 400, (days, response.text)
-        assert response.json()["detail"]["code"] == "invalid_request"
+        assert response.json()["detail"]["code"] == "invalid_days"  # its own code, as README lists
+    assert len((await api.get(f"{base}/history", params={"days": "007"})).json()["daily"]) == 7
     missing = await api.get(f"/v1/tenants/{tenant_id}/domains/other.example.com/history")
     assert missing.status_code == 404 and missing.json()["detail"]["code"] == "domain_not_found"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
+from pydantic import WithJsonSchema
 
 from tenantcore.api.deps import CallerDep, RuntimeDep, SessionDep, TenantId
 from tenantcore.api.downloads import download
@@ -141,11 +142,17 @@ async def history(
     caller: CallerDep,
     tenant_id: TenantId,
     domain_name: str,
-    days: Annotated[int, Query(ge=1, le=MAX_DAYS, description=f"The window in days, 1 to {MAX_DAYS}")] = 30,
+    # An integer in the document, read as text here so a bad one is its own 400 `invalid_days`
+    # (checked by `history_service.window`) rather than a generic `invalid_request`.
+    days: Annotated[
+        int | str,
+        Query(description=f"The window in days, 1 to {MAX_DAYS}"),
+        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_DAYS}),
+    ] = 30,
 ) -> DomainHistory:
     """The domain's grade transitions (which findings broke or fixed it) and one rollup per
     day: its worst grade and the time it spent healthy, with problems and unknown."""
-    return await history_service.domain_history(runtime, caller, tenant_id, domain_name, days)
+    return await history_service.domain_history(runtime, caller, tenant_id, domain_name, history_service.window(days))
 
 
 @router.get(

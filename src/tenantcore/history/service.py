@@ -16,7 +16,10 @@ from tenantcore.history.schemas import DayOut, DomainHistory, FleetDayOut, Fleet
 from tenantcore.runtime import Runtime
 
 
-def window(days: int) -> int:
+def window(days: int | str) -> int:
+    """The window in days, from an int or a query string's digits; 400 `invalid_days` else."""
+    if isinstance(days, str):
+        days = int(days) if days.isascii() and days.isdigit() and len(days) <= 4 else 0
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
         raise TenantCoreError(400, "invalid_days", f"days must be a whole number from 1 to {MAX_DAYS}.")
     return days
