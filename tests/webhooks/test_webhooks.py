@@ -109,7 +109,7 @@ async def test_rotation_signs_with_both_secrets_during_the_overlap(service: Serv
             assert receiver.received[0].type == "webhook.test" and receiver.signatures_seen == [2]
             receiver.secrets[:] = [rotated.json()["secret"]]  # and one that has switched too
             await api.post(f"/v1/webhooks/{endpoint['id']}/rotate-secret", json={"overlap_seconds": 0})
-            # Without overlap only the newest secret signs: the one we hold now no longer verifies.
+            # Without overlap the replaced secret stops at once: the one we hold no longer verifies.
             await api.post(f"/v1/webhooks/{endpoint['id']}/test")
             await until(lambda: receiver.bad_signatures >= 1, "a delivery signed only by the newer secret")
 
@@ -402,5 +402,73 @@ async def test_bad_ids_and_text_are_4xx_on_every_database(tmp_path: Path, databa
             read = (await api.get(hook)).json()
             assert read["description"] == "Ops, München 🚀" and read["url"] == "http://127.0.0.1:9/hook"
             assert (await api.get("/v1/webhooks")).json()["count"] == 1
+    finally:
+        running.stop()
+
+
+async def test_rotating_again_during_an_overlap_keeps_every_older_secret_signing(service: Service) -> None:
+    """As Svix: each replaced secret signs until its own overlap ends, so a receiver that has
+    not switched since the first of several rotations keeps verifying; at most five beside
+    the current one."""
+    with receiving() as receiver:
+        async with service.client(service.keys["test"]) as api:
+            endpoint = await create(api, receiver.url)
+            hook = f"/v1/webhooks/{endpoint['id']}"
+            receiver.secrets.append(endpoint["secret"])  # the first secret only, never switched
+            newest = ""
+            for overlap in (3600, 7200):
+                rotated = await api.post(f"{hook}/rotate-secret", json={"overlap_seconds": overlap})
+                assert rotated.status_code == 200, rotated.text
+                newest = rotated.json()["secret"]
+            assert (await api.post(f"{hook}/test")).status_code == 202
+            await until(lambda: len(receiver.ids()) == 1, "the test event, verified with the first secret")
+            assert receiver.signatures_seen == [3] and receiver.bad_signatures == 0  # current + two replaced
+            read = (await api.get(hook)).json()
+            assert read["previous_secret_until"] is not None  # the later overlap's end (7200 s)
+
+            for _ in range(3):  # five replaced secrets now sign beside the current one
+                assert (await api.post(f"{hook}/rotate-secret", json={"overlap_seconds": 600})).status_code == 200
+            refused = await api.post(f"{hook}/rotate-secret", json={"overlap_seconds": 600})
+            assert refused.status_code == 400 and refused.json()["detail"]["code"] == "webhook_secret_limit_reached"
+            # Without overlap the current secret is not kept: always possible.
+            last = await api.post(f"{hook}/rotate-secret", json={"overlap_seconds": 0})
+            assert last.status_code == 200
+            receiver.secrets[:] = [newest]  # a receiver on the second rotation's secret
+            assert (await api.post(f"{hook}/test")).status_code == 202
+            await until(lambda: len(receiver.received) == 2, "the second test event")
+            assert receiver.signatures_seen[-1] == 6 and receiver.bad_signatures == 0
+
+
+async def test_a_redelivery_keeps_the_log_and_retries_in_a_new_round(tmp_path: Path) -> None:
+    """Redelivering keeps the delivery's creation time and counts on from its attempts; it
+    gets a whole new round of retries (not one try because the delivery is old)."""
+    running = Service(
+        tmp_path / "data", webhook_backoff=0.2, webhook_poll=0.1, webhook_timeout=1.0, webhook_retry_for=1.0
+    )
+    try:
+        with receiving(status=503) as receiver:
+            async with running.client(running.keys["test"]) as api:
+                endpoint = await create(api, receiver.url)
+                receiver.secrets.append(endpoint["secret"])
+                hook = f"/v1/webhooks/{endpoint['id']}"
+                assert (await api.post(f"{hook}/test")).status_code == 202
+
+                async def delivery() -> dict:  # type: ignore[type-arg]
+                    return (await api.get(f"{hook}/deliveries")).json()["deliveries"][0]
+
+                async def failed_after(attempts: int) -> bool:
+                    found = await delivery()
+                    return found["status"] == "failed" and found["attempts"] > attempts
+
+                await until_async(lambda: failed_after(1), "the first round failed")
+                first = await delivery()
+                await asyncio.sleep(1.2)  # the delivery is now older than the retry window
+                redo = await api.post(f"{hook}/deliveries/{first['id']}/redeliver")
+                assert redo.status_code == 202
+                await until_async(lambda: failed_after(first["attempts"] + 1), "a second round of retries")
+                second = await delivery()
+                assert second["created_at"] == first["created_at"]
+                assert len(second["attempt_log"]) == second["attempts"] == receiver.requests
+                assert second["attempts"] >= first["attempts"] + 2  # retried, not failed at its first try
     finally:
         running.stop()

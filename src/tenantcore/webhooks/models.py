@@ -11,7 +11,8 @@ from tenantcore.db import Base, UTCDateTime, new_id, now
 
 class WebhookEndpoint(Base):
     """Where an account wants events pushed. The signing secret is sealed at rest (it must be
-    read back to sign); during a rotation the previous one signs too, until `previous_until`."""
+    read back to sign); secrets it replaced sign beside it while their overlap lasts
+    (`previous_secrets`: `{"secret": sealed, "until": ISO time}`, see `credentials`)."""
 
     __tablename__ = "webhook_endpoints"
 
@@ -24,8 +25,7 @@ class WebhookEndpoint(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     disabled_reason: Mapped[str | None] = mapped_column(String(512), nullable=True)
     secret: Mapped[str] = mapped_column(Text)
-    previous_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
-    previous_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    previous_secrets: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list, server_default="[]")
     # When deliveries started failing without a success since (None: healthy).
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
@@ -49,7 +49,13 @@ class WebhookDelivery(Base):
     order_key: Mapped[str] = mapped_column(String(300))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, delivered, failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # every attempt ever, redeliveries too
+    # The current round of retries: since creation, or since the last manual redelivery. The
+    # retry window (`webhook_retry_for`) runs from `retry_since`; the backoff grows with
+    # `retry_attempts`, the attempts of this round. (Nullable only because SQLite cannot make
+    # an added column NOT NULL in place; every row has it.)
+    retry_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, default=now)
+    retry_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

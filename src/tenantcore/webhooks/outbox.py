@@ -31,7 +31,7 @@ from tenantcore.events.service import event
 from tenantcore.metrics.registry import WEBHOOK_ATTEMPTS
 from tenantcore.runtime import Runtime
 from tenantcore.webhooks import repository, signing, targets
-from tenantcore.webhooks.credentials import unseal
+from tenantcore.webhooks.credentials import still_signing, unseal
 from tenantcore.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ def order_key(row: Event) -> str:
 
 
 def delivery(endpoint_id: str, type_: str, key: str, payload: dict[str, Any], event_id: int | None) -> WebhookDelivery:
+    at = now()
     return WebhookDelivery(
         id=message_id(),
         endpoint_id=endpoint_id,
@@ -81,7 +82,10 @@ def delivery(endpoint_id: str, type_: str, key: str, payload: dict[str, Any], ev
         payload=payload,
         status="pending",
         attempts=0,
-        next_attempt_at=now(),
+        retry_attempts=0,
+        next_attempt_at=at,
+        retry_since=at,
+        created_at=at,
     )
 
 
@@ -229,10 +233,8 @@ class Deliverer:
             self._held.pop(row.seq, None)
 
     def _secrets(self, endpoint: WebhookEndpoint) -> list[str]:
-        found = [unseal(self.runtime.secret, endpoint.secret)]
-        if endpoint.previous_secret and endpoint.previous_until and endpoint.previous_until > now():
-            found.append(unseal(self.runtime.secret, endpoint.previous_secret))
-        return found
+        replaced = still_signing(endpoint.previous_secrets, now())
+        return [unseal(self.runtime.secret, s) for s in (endpoint.secret, *(p["secret"] for p in replaced))]
 
     async def _post(self, row: WebhookDelivery, endpoint: WebhookEndpoint) -> Outcome:
         body = json.dumps(row.payload, separators=(",", ":"), sort_keys=True)
@@ -269,10 +271,11 @@ class Deliverer:
 
     async def _record(self, row: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome) -> None:
         at = now()
-        attempts = row.attempts + 1
+        in_round = row.retry_attempts + 1  # the backoff grows with this round's attempts only
         error = _printable(outcome.error)
         values: dict[str, object] = {
-            "attempts": attempts,
+            "attempts": row.attempts + 1,
+            "retry_attempts": in_round,
             "last_status": outcome.status,
             "last_error": error,
             "last_latency_ms": outcome.latency_ms,
@@ -280,10 +283,10 @@ class Deliverer:
         gone = outcome.status == 410
         if outcome.delivered:
             values |= {"status": "delivered", "delivered_at": at}
-        elif gone or (at - row.created_at).total_seconds() >= self.settings.webhook_retry_for:
+        elif gone or (at - (row.retry_since or row.created_at)).total_seconds() >= self.settings.webhook_retry_for:
             values |= {"status": "failed"}
         else:
-            values |= {"next_attempt_at": at + timedelta(seconds=backoff(self.settings, attempts))}
+            values |= {"next_attempt_at": at + timedelta(seconds=backoff(self.settings, in_round))}
         WEBHOOK_ATTEMPTS.labels(str(values.get("status", "retry"))).inc()
         attempt = WebhookAttempt(
             delivery_seq=row.seq,

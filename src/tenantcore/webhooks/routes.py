@@ -59,11 +59,16 @@ async def delete(runtime: RuntimeDep, caller: CallerDep, endpoint_id: str) -> Re
     return Response(status_code=204)
 
 
-@router.post("/{endpoint_id}/rotate-secret", response_model=SecretRotated, openapi_extra=refusals("webhook_not_found"))
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=SecretRotated,
+    openapi_extra=refusals("webhook_not_found", "webhook_secret_limit_reached"),
+)
 async def rotate(
     runtime: RuntimeDep, caller: CallerDep, endpoint_id: str, body: RotateSecret | None = None
 ) -> SecretRotated:
-    """A new signing secret; the old one keeps signing beside it for `overlap_seconds` (24 h)."""
+    """A new signing secret; the old one keeps signing beside it for `overlap_seconds` (24 h),
+    as do secrets replaced before whose overlap still runs (at most 5 beside the current one)."""
     return await service.rotate(runtime, caller, endpoint_id, body or RotateSecret())
 
 

@@ -54,7 +54,10 @@ class RotateSecret(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     overlap_seconds: int = Field(
-        86400, ge=0, le=7 * 86400, description="How long the old secret keeps signing beside the new one."
+        86400,
+        ge=0,
+        le=7 * 86400,
+        description="How long the replaced secret keeps signing beside the new one (0: it stops at once).",
     )
 
 
@@ -66,7 +69,9 @@ class WebhookOut(BaseModel):
     enabled: bool
     disabled_reason: str | None
     failing_since: datetime | None
-    previous_secret_until: datetime | None
+    previous_secret_until: datetime | None = Field(
+        description="Until when replaced secrets still sign beside the current one (the last overlap's end)."
+    )
     created_at: datetime
 
 
@@ -81,7 +86,9 @@ class WebhookList(BaseModel):
 
 class SecretRotated(BaseModel):
     secret: str = Field(description="The new whsec_… secret, shown once.")
-    previous_secret_until: datetime | None
+    previous_secret_until: datetime | None = Field(
+        description="Until when replaced secrets still sign beside the current one (the last overlap's end)."
+    )
 
 
 class AttemptOut(BaseModel):

@@ -45,7 +45,7 @@ def _rule(runtime: Runtime, caller: Caller) -> netguard.Policy:
 
 
 def _out(row: WebhookEndpoint) -> WebhookOut:
-    until = row.previous_until if row.previous_secret and row.previous_until and row.previous_until > now() else None
+    until = credentials.last_until(row.previous_secrets, now())
     return WebhookOut(
         id=row.id,
         url=row.url,
@@ -128,16 +128,28 @@ async def delete(runtime: Runtime, caller: Caller, endpoint_id: str) -> None:
 
 async def rotate(runtime: Runtime, caller: Caller, endpoint_id: str, body: RotateSecret) -> SecretRotated:
     """A new secret signs from now on; the current one keeps signing beside it for
-    `overlap_seconds`, so receivers can switch without losing a delivery."""
+    `overlap_seconds`, so receivers can switch without losing a delivery. Secrets replaced
+    earlier whose overlap still runs keep signing until it ends (`credentials`)."""
     secret = signing.new_secret()
+    at = now()
     async with runtime.transaction() as session:
         row = await repository.endpoint_for(session, caller, endpoint_id)
         if row is None:
             raise TenantCoreError(404, "webhook_not_found", f"No webhook endpoint {endpoint_id}.")
-        row.previous_secret = row.secret if body.overlap_seconds else None
-        row.previous_until = now() + timedelta(seconds=body.overlap_seconds) if body.overlap_seconds else None
+        kept = credentials.still_signing(row.previous_secrets, at)
+        if body.overlap_seconds:
+            kept.insert(0, credentials.previous(row.secret, at + timedelta(seconds=body.overlap_seconds)))
+        if len(kept) > credentials.MAX_PREVIOUS:
+            soonest = min(credentials.until(p) for p in kept)
+            raise TenantCoreError(
+                400,
+                "webhook_secret_limit_reached",
+                f"{credentials.MAX_PREVIOUS} replaced secrets still sign beside the current one; the first "
+                f"overlap ends at {soonest.isoformat()}. Rotate again then, or with overlap_seconds 0.",
+            )
+        row.previous_secrets = kept  # a new list: the JSON column is written again
         row.secret = credentials.seal(runtime.secret, secret)
-    return SecretRotated(secret=secret, previous_secret_until=row.previous_until)
+    return SecretRotated(secret=secret, previous_secret_until=credentials.last_until(kept, at))
 
 
 async def send_test(runtime: Runtime, caller: Caller, endpoint_id: str) -> Queued:
@@ -197,6 +209,8 @@ async def redeliver(runtime: Runtime, caller: Caller, endpoint_id: str, delivery
             raise TenantCoreError(
                 409, "delivery_in_flight", "This delivery is being sent right now; look again shortly."
             )
-        # A fresh start: first retry soon again, and a new retry window from now.
-        row.status, row.attempts, row.next_attempt_at, row.created_at = "pending", 0, now(), now()
+        # A new round: sent at once, retried from the first backoff, with a retry window from
+        # now. The log keeps its history: created_at and the attempt count stay.
+        at = now()
+        row.status, row.next_attempt_at, row.retry_since, row.retry_attempts = "pending", at, at, 0
     return Queued(status="queued", delivery_id=delivery_id)
