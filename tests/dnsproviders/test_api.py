@@ -185,6 +185,18 @@ async def test_providers_cannot_reach_into_the_network_or_the_disk(service: Serv
         )
         assert inside.status_code == 400 and "not a public address" in inside.json()["detail"]["message"]
     lexicon = {"name": "y", "kind": "lexicon", "zone": "example.com"}
+    # Test keys may use this machine's loopback only where the server is someone's own sandbox.
+    assert service.settings.local_sandbox
+    shared = Service(service.settings.data_dir.parent / "shared", public_url="https://tenantcore.example.net")
+    try:
+        assert not shared.settings.local_sandbox
+        async with shared.client(shared.keys["test"]) as test_key:
+            probe = await test_key.post(
+                "/v1/dns-providers", json=rfc2136 | {"config": {"server": "127.0.0.1", "key_name": "k"}}
+            )
+        assert probe.status_code == 400 and "not a public address" in probe.json()["detail"]["message"]
+    finally:
+        shared.stop()
     refused = [
         {
             "config": {"provider_name": "powerdns", "options": {"pdns_server": "http://169.254.169.254/"}},

@@ -47,11 +47,12 @@ def sandbox_provider(runtime: Runtime) -> DnsProvider:
 
 
 def address_policy(runtime: Runtime, mode: str) -> netguard.Policy:
-    """Where a provider's server may be: public addresses (loopback too for test keys, whose
-    servers are local); anywhere when the operator says so."""
+    """Where a provider's server may be: public addresses; loopback too for test keys on a
+    local sandbox (`Settings.local_sandbox`: on a server others reach, any account's test key
+    could otherwise make it talk to its own ports); anywhere when the operator says so."""
     if runtime.settings.dns_provider_allow_private:
         return "any"
-    return "loopback" if mode == "test" else "public"
+    return "loopback" if mode == "test" and runtime.settings.local_sandbox else "public"
 
 
 def opened(runtime: Runtime, row: DnsProviderRow) -> DnsProvider:
