@@ -429,7 +429,7 @@ async def test_rotating_again_during_an_overlap_keeps_every_older_secret_signing
             for _ in range(3):  # five replaced secrets now sign beside the current one
                 assert (await api.post(f"{hook}/rotate-secret", json={"overlap_seconds": 600})).status_code == 200
             refused = await api.post(f"{hook}/rotate-secret", json={"overlap_seconds": 600})
-            assert refused.status_code == 400 and refused.json()["detail"]["code"] == "webhook_secret_limit_reached"
+            assert refused.status_code == 409 and refused.json()["detail"]["code"] == "webhook_secret_limit_reached"
             # Without overlap the current secret is not kept: always possible.
             last = await api.post(f"{hook}/rotate-secret", json={"overlap_seconds": 0})
             assert last.status_code == 200

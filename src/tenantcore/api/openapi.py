@@ -76,7 +76,7 @@ STATUS_OF: dict[str, int] = {
     "webhook_url_not_allowed": 400,
     "invalid_event_type": 400,
     "webhook_limit_reached": 400,
-    "webhook_secret_limit_reached": 400,
+    "webhook_secret_limit_reached": 409,
     "webhook_not_found": 404,
     "delivery_not_found": 404,
     "delivery_in_flight": 409,

@@ -141,8 +141,8 @@ async def rotate(runtime: Runtime, caller: Caller, endpoint_id: str, body: Rotat
             kept.insert(0, credentials.previous(row.secret, at + timedelta(seconds=body.overlap_seconds)))
         if len(kept) > credentials.MAX_PREVIOUS:
             soonest = min(credentials.until(p) for p in kept)
-            raise TenantCoreError(
-                400,
+            raise TenantCoreError(  # 409: the request is fine, the endpoint's state refuses it for now
+                409,
                 "webhook_secret_limit_reached",
                 f"{credentials.MAX_PREVIOUS} replaced secrets still sign beside the current one; the first "
                 f"overlap ends at {soonest.isoformat()}. Rotate again then, or with overlap_seconds 0.",
