@@ -208,8 +208,11 @@ class LoopChannel:
                 channel._reply(int(_ffi.cast("uintptr_t", arg)), status, record)
 
         def on_addresses(arg: object, status: int, _timeouts: int, result: object) -> None:
+            # Nothing may propagate into cffi: the caller would wait for an answer never given.
             try:
                 found = _addresses(result) if status == _lib.ARES_SUCCESS and result != _ffi.NULL else ()
+            except Exception:
+                status, found = pycares.errno.ARES_EBADRESP, ()
             finally:
                 if result != _ffi.NULL:
                     _lib.ares_freeaddrinfo(result)
