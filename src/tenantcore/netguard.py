@@ -43,7 +43,7 @@ def allowed(address: str, policy: Policy) -> bool:
     return policy == "loopback" and ip.is_loopback
 
 
-async def checked_address(host: str, port: int, policy: Policy) -> str:
+async def checked_address(host: str, policy: Policy) -> str:
     """An address of `host` the policy allows (every address it resolves to must be allowed:
     a name with one private answer is refused); AddressRefused says why, without saying
     where a name points inside the network."""

@@ -234,8 +234,8 @@ class LexiconProvider:
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ProviderError("provider_config_invalid", f"lexicon option {key!r}: only http(s) URLs", record)
             try:
-                port = parts.port or (443 if parts.scheme == "https" else 80)
-                await netguard.checked_address(parts.hostname, port, self.policy)
+                _ = parts.port  # reading it refuses a port out of range (ValueError)
+                await netguard.checked_address(parts.hostname, self.policy)
             except (netguard.AddressRefused, ValueError) as exc:
                 raise ProviderError("provider_config_invalid", f"lexicon option {key!r}: {exc}", record) from None
         self._checked_urls = True

@@ -168,7 +168,7 @@ class Rfc2136Provider:
         try:
             # A name or an address, checked against the address policy each time, and the
             # connection made to the address checked.
-            address = await netguard.checked_address(self.server, self.port, self.policy)
+            address = await netguard.checked_address(self.server, self.policy)
         except netguard.AddressRefused as exc:
             raise ProviderError("provider_config_invalid", f"server: {exc}", record) from None
         try:

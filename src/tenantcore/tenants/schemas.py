@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tenantcore.api.text import is_one_line
 
 
 class TenantOut(BaseModel):
@@ -30,12 +31,6 @@ class TenantList(BaseModel):
     has_more: bool = Field(False, description="More follow: pass the last tenant_id as starting_after.")
 
 
-# Control characters and line or paragraph separators; and the bidi overrides that make text
-# read otherwise than it is stored. A no-break space, a zero-width joiner (emoji, Persian) is fine.
-_BREAKING = frozenset({"Cc", "Zl", "Zp"})
-_BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-
-
 class ConnectTenant(BaseModel):
     """Live keys: the GUID of a tenant whose admin already consented to the app.
     Test keys: a name for a new sandbox tenant (or the GUID of an existing sandbox tenant)."""
@@ -54,7 +49,7 @@ class ConnectTenant(BaseModel):
             return None
         if not value.strip():
             raise ValueError("tenant_name must not be blank")
-        if any(unicodedata.category(c) in _BREAKING or c in _BIDI_OVERRIDES for c in value):
+        if not is_one_line(value):
             raise ValueError("tenant_name must be one line: no control characters (line breaks, tabs, ...)")
         return value.strip()
 

@@ -247,7 +247,7 @@ class Deliverer:
             # body is never read: a name whose servers never answer, or a reply that trickles
             # or never ends, holds nothing but this delivery, for that long.
             async with asyncio.timeout(self.settings.webhook_timeout):
-                address = await netguard.checked_address(host, port, rule)
+                address = await netguard.checked_address(host, rule)
                 resolved = True
                 # Sent to the address just checked (a DNS answer that changed since cannot
                 # steer it elsewhere), with the name in Host and in TLS (SNI, certificate).

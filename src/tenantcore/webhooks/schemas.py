@@ -1,21 +1,17 @@
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, WithJsonSchema
 
+from tenantcore.api.text import is_one_line
 from tenantcore.events.service import TYPES
-
-# Control characters, line and paragraph separators, bidi overrides: a description is one line
-# shown in the app and the API (tenant names follow the same rule), and PostgreSQL refuses NUL.
-_BREAKING = frozenset({"Cc", "Zl", "Zp"})
-_BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def _one_line(value: str | None) -> str | None:
-    if value is not None and any(unicodedata.category(c) in _BREAKING or c in _BIDI_OVERRIDES for c in value):
+    # A description is one line, shown in the app and the API, as tenant names are.
+    if value is not None and not is_one_line(value):
         raise ValueError("must be one line: no control characters (line breaks, tabs, NUL, ...)")
     return value
 

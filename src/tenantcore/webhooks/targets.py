@@ -49,9 +49,9 @@ def policy(settings: Settings, mode: str) -> netguard.Policy:
 
 async def check(url: str, rule: netguard.Policy) -> None:
     """Raise TargetRefused, saying why, for a URL deliveries must not reach."""
-    host, port = parse(url)
+    host, _ = parse(url)
     try:
-        await netguard.checked_address(host, port, rule)
+        await netguard.checked_address(host, rule)
     except netguard.AddressRefused as exc:
         raise TargetRefused(str(exc)) from None
 
